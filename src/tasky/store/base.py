@@ -1,0 +1,124 @@
+"""The `Store` protocol: what every store (SQLite, PostgreSQL) must provide.
+
+The store is the single source of truth for tasks and their events. Every
+state change is a conditional write: it names the states the task may be in
+(and the attempt it belongs to) and changes nothing if the stored row no
+longer matches, so a late writer can never overwrite a newer state. Methods
+that return a `Task` after a write return the row as stored by that write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from tasky.task import Task, TaskError, TaskState
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    """Filters of `GET /tasks`; every field is optional and they combine with AND."""
+
+    states: tuple[TaskState, ...] = ()
+    worker: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    tasks: list[Task]
+    next_before_seq: int | None  # pass back to get the next (older) page; None on the last page
+
+
+@dataclass(frozen=True)
+class Change:
+    """Fields that a transition sets besides the state; None leaves a field as it is."""
+
+    result: Any = None
+    error: TaskError | None = None
+    reason: str | None = None  # recorded with the transition event
+    node: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of a task's history: a state change, a progress report or a log line."""
+
+    id: int
+    task_id: str
+    worker: str
+    at: datetime
+    kind: str  # "state", "progress" or "log"
+    data: dict[str, Any]
+
+
+class Store(Protocol):
+    """Durable home of tasks and events.
+
+    Async methods are called from the event loop. `report_progress` and
+    `append_log` may be called from any thread (worker threads call them)
+    and do not wait for the write.
+    """
+
+    async def open(self) -> None:
+        """Create or migrate the schema; idempotent. Readiness follows its return."""
+
+    async def close(self) -> None:
+        """Flush pending writes and release connections; idempotent."""
+
+    async def create_task(self, task_id: str, worker: str, config: dict[str, Any]) -> Task:
+        """Insert a `queued` task and its first event; returns only once committed to disk."""
+
+    async def get_task(self, task_id: str) -> Task | None:
+        """Return the task, or None if no task has that id."""
+
+    async def list_tasks(self, filters: TaskFilter, *, limit: int, before_seq: int | None) -> TaskPage:
+        """Return a page of tasks, newest first, strictly older than `before_seq` when given."""
+
+    async def claim(self, worker: str, limit: int, node: str) -> list[Task]:
+        """Move up to `limit` of the worker's oldest `queued` tasks to `running`, owned by `node`.
+
+        Atomic: two claims never return the same task.
+        """
+
+    async def transition(
+        self,
+        task_id: str,
+        expected: Collection[TaskState],
+        target: TaskState,
+        *,
+        attempt: int | None = None,
+        change: Change | None = None,
+    ) -> Task | None:
+        """Move a task to `target` if its state is in `expected` (and its attempt matches).
+
+        Returns the updated task, or None when the row did not match, in
+        which case nothing was written. Keeps started/finished/paused
+        timestamps and paused time consistent with the new state.
+        """
+
+    async def request_cancel(self, task_id: str, expected: Collection[TaskState]) -> Task | None:
+        """Record a cancel request on an active task; None if its state is not in `expected`."""
+
+    def report_progress(self, task_id: str, done: float | None, total: float | None, message: str | None) -> None:
+        """Store the task's latest progress and a progress event; fire and forget."""
+
+    def append_log(self, task_id: str, line: str) -> None:
+        """Append a log line event to the task; fire and forget."""
+
+    async def recover(self, restartable: Iterable[str], node: str | None = None) -> list[Task]:
+        """Re-queue (restartable workers) or fail (others, reason `interrupted`) active tasks.
+
+        With `node` None every active task is recovered (one-node start-up);
+        otherwise only the tasks owned by that node. Returns the changed tasks.
+        """
+
+    async def count_active(self, worker: str) -> int:
+        """Count the worker's tasks in `running` or `paused`."""
+
+    async def events(self, task_id: str, *, after_id: int = 0, kinds: Collection[str] = (), limit: int = 1000) -> list[Event]:
+        """Return the task's events with id greater than `after_id`, oldest first."""

@@ -1,0 +1,387 @@
+"""The embedded SQLite store: one file, WAL journal, one writer thread.
+
+Every write goes through a single writer thread that commits in groups:
+it takes all writes waiting in its queue, runs each in its own savepoint
+inside one transaction, commits once, and only then resolves their futures.
+A `create_task` therefore returns only after its row is on disk, while a
+burst of submissions shares one fsync. Reads run on the caller's thread
+with their own connection, which WAL lets proceed beside the writer.
+
+With `synchronous=FULL` (the default) a committed task survives a power
+loss; `NORMAL` keeps it across a crash of the process but may lose the last
+commits on power loss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from tasky.store.base import Change, Event, TaskFilter, TaskPage
+from tasky.store.rows import event_from_row, task_from_row
+from tasky.task import Task, TaskState
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+WriteFn = Callable[[sqlite3.Connection], Any]
+
+MAX_GROUP = 512  # writes committed in one transaction at most
+BUSY_TIMEOUT_MS = 5000
+ACTIVE = (TaskState.RUNNING.value, TaskState.PAUSED.value)
+
+
+class SQLiteStore:
+    """`Store` on a SQLite file; see the module docstring for the write path."""
+
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
+        self.path = Path(path)
+        self.synchronous = synchronous.upper()
+        if self.synchronous not in ("FULL", "NORMAL", "EXTRA"):
+            raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, got {synchronous!r}")
+        self._queue: queue.SimpleQueue[tuple[WriteFn, concurrent.futures.Future[Any]] | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._reader_lock = threading.Lock()
+
+    # Life cycle --------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._writer is not None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self._connect()
+        from tasky.store.migrate import apply_sqlite_migrations
+
+        apply_sqlite_migrations(conn)
+        self._reader = self._connect()
+        self._writer = threading.Thread(target=self._write_loop, args=(conn,), name="tasky-sqlite-writer", daemon=True)
+        self._writer.start()
+        logger.info("opened SQLite store %s (synchronous=%s)", self.path, self.synchronous)
+
+    async def close(self) -> None:
+        if self._writer is None:
+            return
+        self._queue.put(None)
+        await asyncio.to_thread(self._writer.join)
+        self._writer = None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        logger.info("closed SQLite store %s", self.path)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    # The writer thread -------------------------------------------------------
+
+    def _submit(self, fn: WriteFn) -> concurrent.futures.Future[Any]:
+        if self._writer is None:
+            raise RuntimeError("the store is not open")
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._queue.put((fn, future))
+        return future
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.wrap_future(self._submit(fn))
+
+    def _write_loop(self, conn: sqlite3.Connection) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < MAX_GROUP:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            self._commit_batch(conn, batch)
+        conn.close()
+
+    def _commit_batch(self, conn: sqlite3.Connection, batch: list[tuple[WriteFn, concurrent.futures.Future[Any]]]) -> None:
+        outcomes: list[tuple[concurrent.futures.Future[Any], bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, future in batch:
+                outcomes.append((future, *self._run_in_savepoint(conn, fn)))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            # The whole group failed to commit (disk full, I/O error): every
+            # caller gets the error, so no caller believes its write landed.
+            logger.error("SQLite commit of %d writes failed: %s", len(batch), exc)
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for future, ok, value in outcomes:
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+    @staticmethod
+    def _run_in_savepoint(conn: sqlite3.Connection, fn: WriteFn) -> tuple[bool, Any]:
+        conn.execute("SAVEPOINT one_write")
+        try:
+            value = fn(conn)
+        except Exception as exc:  # handed to the caller through its future
+            conn.execute("ROLLBACK TO one_write")
+            conn.execute("RELEASE one_write")
+            return False, exc
+        conn.execute("RELEASE one_write")
+        return True, value
+
+    # Reads -------------------------------------------------------------------
+
+    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        if self._reader is None:
+            raise RuntimeError("the store is not open")
+        with self._reader_lock:
+            return self._reader.execute(sql, tuple(params)).fetchall()
+
+    async def get_task(self, task_id: str) -> Task | None:
+        rows = self._read("SELECT * FROM tasks WHERE id = ?", (task_id,))
+        return task_from_row(rows[0]) if rows else None
+
+    async def list_tasks(self, filters: TaskFilter, *, limit: int, before_seq: int | None) -> TaskPage:
+        clauses, params = _filter_clauses(filters)
+        if before_seq is not None:
+            clauses.append("seq < ?")
+            params.append(before_seq)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._read(f"SELECT * FROM tasks {where} ORDER BY seq DESC LIMIT ?", [*params, limit + 1])
+        tasks = [task_from_row(row) for row in rows[:limit]]
+        next_seq = tasks[-1].seq if len(rows) > limit else None
+        return TaskPage(tasks=tasks, next_before_seq=next_seq)
+
+    async def count_active(self, worker: str) -> int:
+        rows = self._read("SELECT count(*) FROM tasks WHERE worker = ? AND state IN (?, ?)", (worker, *ACTIVE))
+        return int(rows[0][0])
+
+    async def events(self, task_id: str, *, after_id: int = 0, kinds: Collection[str] = (), limit: int = 1000) -> list[Event]:
+        sql = "SELECT * FROM events WHERE task_id = ? AND id > ?"
+        params: list[Any] = [task_id, after_id]
+        if kinds:
+            sql += f" AND kind IN ({', '.join('?' for _ in kinds)})"
+            params.extend(kinds)
+        rows = self._read(sql + " ORDER BY id LIMIT ?", [*params, limit])
+        return [event_from_row(row) for row in rows]
+
+    # Writes ------------------------------------------------------------------
+
+    async def create_task(self, task_id: str, worker: str, config: dict[str, Any]) -> Task:
+        config_json = orjson.dumps(config).decode()
+
+        def insert(conn: sqlite3.Connection) -> Task:
+            now = time.time()
+            row = conn.execute(
+                "INSERT INTO tasks (id, worker, state, config, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
+                (task_id, worker, TaskState.QUEUED.value, config_json, now, now),
+            ).fetchone()
+            _insert_event(conn, task_id, worker, now, "state", {"state": "queued", "attempt": 1})
+            return task_from_row(row)
+
+        return await self._write(insert)
+
+    async def claim(self, worker: str, limit: int, node: str) -> list[Task]:
+        def claim_rows(conn: sqlite3.Connection) -> list[Task]:
+            now = time.time()
+            rows = conn.execute(
+                """
+                UPDATE tasks SET state = 'running', started_at = ?, node = ?, updated_at = ?
+                WHERE seq IN (
+                    SELECT seq FROM tasks WHERE worker = ? AND state = 'queued' ORDER BY seq LIMIT ?
+                )
+                RETURNING *
+                """,
+                (now, node, now, worker, limit),
+            ).fetchall()
+            tasks = sorted((task_from_row(row) for row in rows), key=lambda task: task.seq)
+            for task in tasks:
+                _insert_event(conn, task.id, worker, now, "state", {"state": "running", "attempt": task.attempt, "node": node})
+            return tasks
+
+        return await self._write(claim_rows)
+
+    async def transition(
+        self,
+        task_id: str,
+        expected: Collection[TaskState],
+        target: TaskState,
+        *,
+        attempt: int | None = None,
+        change: Change | None = None,
+    ) -> Task | None:
+        def update(conn: sqlite3.Connection) -> Task | None:
+            return _transition(conn, task_id, expected, target, attempt, change or Change(), time.time())
+
+        return await self._write(update)
+
+    async def request_cancel(self, task_id: str, expected: Collection[TaskState]) -> Task | None:
+        states = [state.value for state in expected]
+
+        def update(conn: sqlite3.Connection) -> Task | None:
+            now = time.time()
+            row = conn.execute(
+                f"UPDATE tasks SET cancel_requested = 1, updated_at = ? WHERE id = ? AND state IN ({_marks(states)}) RETURNING *",
+                (now, task_id, *states),
+            ).fetchone()
+            if row is None:
+                return None
+            _insert_event(conn, task_id, row["worker"], now, "cancel_requested", {})
+            return task_from_row(row)
+
+        return await self._write(update)
+
+    def report_progress(self, task_id: str, done: float | None, total: float | None, message: str | None) -> None:
+        def update(conn: sqlite3.Connection) -> None:
+            now = time.time()
+            row = conn.execute(
+                "UPDATE tasks SET progress_done = ?, progress_total = ?, progress_message = ?, progress_at = ? "
+                "WHERE id = ? AND state IN ('running', 'paused') RETURNING worker",
+                (done, total, message, now, task_id),
+            ).fetchone()
+            if row is not None:
+                _insert_event(conn, task_id, row["worker"], now, "progress", {"done": done, "total": total, "message": message})
+
+        self._submit(update)
+
+    def append_log(self, task_id: str, line: str) -> None:
+        def insert(conn: sqlite3.Connection) -> None:
+            row = conn.execute("SELECT worker FROM tasks WHERE id = ?", (task_id,)).fetchone()
+            if row is not None:
+                _insert_event(conn, task_id, row["worker"], time.time(), "log", {"line": line})
+
+        self._submit(insert)
+
+    async def recover(self, restartable: Iterable[str], node: str | None = None) -> list[Task]:
+        restartable_names = set(restartable)
+
+        def recover_rows(conn: sqlite3.Connection) -> list[Task]:
+            sql = "SELECT id, worker, state, attempt FROM tasks WHERE state IN (?, ?)"
+            params: list[Any] = list(ACTIVE)
+            if node is not None:
+                sql += " AND node = ?"
+                params.append(node)
+            now = time.time()
+            changed = []
+            for row in conn.execute(sql, params).fetchall():
+                changed.append(_recover_one(conn, row, row["worker"] in restartable_names, now))
+            return [task for task in changed if task is not None]
+
+        return await self._write(recover_rows)
+
+
+def _recover_one(conn: sqlite3.Connection, row: sqlite3.Row, restartable: bool, now: float) -> Task | None:
+    from tasky.task import TaskError
+
+    current = TaskState(row["state"])
+    if restartable:
+        change = Change(reason="interrupted: the node running it stopped; re-queued because the worker is restartable")
+        return _transition(conn, row["id"], [current], TaskState.QUEUED, row["attempt"], change, now)
+    error = TaskError(
+        type="Interrupted",
+        message="the node running this task stopped before it finished, and the worker is not restartable",
+        reason="interrupted",
+    )
+    change = Change(error=error, reason="interrupted")
+    return _transition(conn, row["id"], [current], TaskState.FAILED, row["attempt"], change, now)
+
+
+def _transition(
+    conn: sqlite3.Connection,
+    task_id: str,
+    expected: Collection[TaskState],
+    target: TaskState,
+    attempt: int | None,
+    change: Change,
+    now: float,
+) -> Task | None:
+    states = [state.value for state in expected]
+    sets = ["state = :target", "updated_at = :now"]
+    # Paused time accrues whenever a task leaves `paused`, whatever the new state.
+    sets.append("paused_total_s = CASE WHEN paused_at IS NOT NULL THEN paused_total_s + (:now - paused_at) ELSE paused_total_s END")
+    sets.append("paused_at = CASE WHEN :target = 'paused' THEN :now ELSE NULL END")
+    if target.is_terminal:
+        sets.append("finished_at = :now")
+    if target is TaskState.QUEUED:
+        sets += ["attempt = attempt + 1", "started_at = NULL", "node = NULL", "cancel_requested = 0"]
+    if change.result is not None:
+        sets.append("result = :result")
+    if change.error is not None:
+        sets.append("error = :error")
+    params: dict[str, Any] = {
+        "target": target.value,
+        "now": now,
+        "id": task_id,
+        "attempt": attempt,
+        "result": orjson.dumps(change.result).decode() if change.result is not None else None,
+        "error": change.error.model_dump_json() if change.error is not None else None,
+    }
+    params.update({f"s{i}": state for i, state in enumerate(states)})
+    state_marks = ", ".join(f":s{i}" for i in range(len(states)))
+    where = f"id = :id AND state IN ({state_marks})"
+    if attempt is not None:
+        where += " AND attempt = :attempt"
+    row = conn.execute(f"UPDATE tasks SET {', '.join(sets)} WHERE {where} RETURNING *", params).fetchone()
+    if row is None:
+        return None
+    task = task_from_row(row)
+    data: dict[str, Any] = {"state": target.value, "attempt": task.attempt}
+    if change.reason:
+        data["reason"] = change.reason
+    _insert_event(conn, task_id, task.worker, now, "state", data)
+    return task
+
+
+def _insert_event(conn: sqlite3.Connection, task_id: str, worker: str, at: float, kind: str, data: dict[str, Any]) -> None:
+    conn.execute(
+        "INSERT INTO events (task_id, worker, at, kind, data) VALUES (?, ?, ?, ?, ?)",
+        (task_id, worker, at, kind, orjson.dumps(data).decode()),
+    )
+
+
+def _filter_clauses(filters: TaskFilter) -> tuple[list[str], list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if filters.states:
+        clauses.append(f"state IN ({_marks(filters.states)})")
+        params.extend(state.value for state in filters.states)
+    if filters.worker:
+        clauses.append("worker = ?")
+        params.append(filters.worker)
+    if filters.created_after:
+        clauses.append("created_at >= ?")
+        params.append(filters.created_after.timestamp())
+    if filters.created_before:
+        clauses.append("created_at < ?")
+        params.append(filters.created_before.timestamp())
+    return clauses, params
+
+
+def _marks(values: Collection[Any]) -> str:
+    return ", ".join("?" for _ in values)
