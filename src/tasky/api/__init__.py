@@ -1,0 +1,55 @@
+"""The HTTP layer: a FastAPI app built for one `Tasky` node."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from tasky import __version__
+from tasky.api.errors import install_error_handlers
+from tasky.api.middleware import StripTrailingSlash
+from tasky.api.serialize import API_PREFIX, JSON
+from tasky.api.tasks import build_task_router
+from tasky.api.workers import build_worker_router, config_schemas
+from tasky.app import Tasky
+
+
+def create_api(tasky: Tasky) -> FastAPI:
+    """Build the FastAPI app; its lifespan starts and stops the node."""
+    app = FastAPI(
+        title="tasky",
+        version=__version__,
+        description="Run named, typed jobs and steer them over HTTP.",
+        lifespan=tasky.lifespan,
+        redirect_slashes=False,
+    )
+    app.state.tasky = tasky
+    install_error_handlers(app)
+    app.include_router(build_worker_router(tasky), prefix=API_PREFIX)
+    app.include_router(build_task_router(tasky), prefix=API_PREFIX)
+    _add_health_routes(app, tasky)
+    app.add_middleware(StripTrailingSlash)
+    app.openapi = lambda: _openapi(app, tasky)  # type: ignore[method-assign]
+    return app
+
+
+def _add_health_routes(app: FastAPI, tasky: Tasky) -> None:
+    @app.get("/livez", tags=["health"], summary="The process is up")
+    async def livez() -> JSON:
+        return JSON({"status": "ok"})
+
+    @app.get("/readyz", tags=["health"], summary="The store is open and the node accepts work")
+    async def readyz() -> JSON:
+        if not tasky.ready:
+            return JSON({"status": "not ready"}, status_code=503)
+        return JSON({"status": "ready", "node": tasky.node})
+
+
+def _openapi(app: FastAPI, tasky: Tasky) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(config_schemas(list(tasky.registry)))
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -1,0 +1,74 @@
+"""`tasky serve`: start one node with its workers and the REST API."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from tasky.errors import ConfigurationError
+
+logger = logging.getLogger("tasky.cli")
+
+EXIT_OK = 0
+EXIT_USAGE = 2  # invalid flag, setting, worker module or listen address (busy port included)
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def serve(
+    addr: Annotated[
+        str, typer.Option(envvar="TASKY_ADDR", help="Listen address HOST:PORT; ':PORT' means every interface.")
+    ] = "127.0.0.1:8888",
+    store: Annotated[
+        str, typer.Option(envvar="TASKY_STORE", help="SQLite file that keeps tasks (created if missing).")
+    ] = "tasky.db",
+    workers: Annotated[
+        Optional[list[str]],
+        typer.Option("--workers", envvar="TASKY_WORKERS", help="Python module of workers to serve; repeatable."),
+    ] = None,
+    examples: Annotated[
+        bool, typer.Option("--examples", help="Serve the example workers too when --workers is given.")
+    ] = False,
+    copy_root: Annotated[
+        Optional[list[Path]],
+        typer.Option("--copy-root", envvar="TASKY_COPY_ROOT", help="Folder that copyfile may read and write; repeatable."),
+    ] = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Allow a non-loopback address without authentication (logs a warning).")
+    ] = False,
+    shutdown_grace: Annotated[
+        float, typer.Option(envvar="TASKY_SHUTDOWN_GRACE", min=0, help="Seconds running tasks get to finish at shutdown.")
+    ] = 10.0,
+    log_level: Annotated[str, typer.Option(envvar="TASKY_LOG_LEVEL", help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+) -> None:
+    """Start a tasky node: the REST API, the executor and the store.
+
+    With no --workers it serves the four example workers (copyfile,
+    ifconfig, sleeper, sysctl). copyfile accepts tasks only once at least
+    one --copy-root is given.
+    """
+    logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
+    try:
+        tasky = build_node(store, workers or [], examples, copy_root or [], shutdown_grace)
+        tasky.serve(addr, insecure=insecure)
+    except ConfigurationError as exc:
+        typer.echo(f"tasky: error: {exc.message}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+def build_node(store: str, modules: list[str], examples: bool, copy_roots: list[Path], shutdown_grace_s: float):  # type: ignore[no-untyped-def]
+    from tasky.app import Tasky
+    from tasky.worker import load_workers_module
+    from tasky.workers import example_workers
+
+    chosen = []
+    sys.path.insert(0, ".")  # a module named on the command line is usually in the current folder
+    for module in modules:
+        chosen.extend(load_workers_module(module))
+    if not modules or examples:
+        chosen.extend(example_workers(copy_roots))
+    return Tasky(chosen, store=store, shutdown_grace_s=shutdown_grace_s)

@@ -1,0 +1,95 @@
+"""Running a `Tasky` node under uvicorn on a socket that tasky binds itself.
+
+Binding first lets a busy port or a bad address end start-up with one
+clear line instead of a uvicorn traceback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from tasky.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from tasky.app import Tasky
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ADDR = "127.0.0.1:8888"
+
+
+@dataclass(frozen=True)
+class Address:
+    host: str
+    port: int
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_addr(text: str) -> Address:
+    """Parse `HOST:PORT`, `[V6]:PORT` or `:PORT` (every interface, as the Go original accepted)."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ConfigurationError(f"invalid address {text!r}: use HOST:PORT, for example 127.0.0.1:8888")
+    host = host.strip("[]") or "0.0.0.0"
+    return Address(host, int(port_text))
+
+
+def bind(addr: Address) -> socket.socket:
+    """Bind and listen on `addr`; raise `ConfigurationError` with the reason on failure."""
+    try:
+        infos = socket.getaddrinfo(addr.host, addr.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigurationError(f"cannot resolve listen address {addr}: {exc.strerror}") from None
+    family, _, _, _, sockaddr = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(sockaddr)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        hint = "; stop the other server or choose another port with --addr" if exc.errno == 98 else ""
+        raise ConfigurationError(f"cannot listen on {addr}: {exc.strerror}{hint}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def run(tasky: Tasky, addr: str = DEFAULT_ADDR, *, insecure: bool = False, access_log: bool = False) -> None:
+    """Serve `tasky` on `addr` until SIGINT or SIGTERM."""
+    import uvicorn
+
+    address = parse_addr(addr)
+    if not address.is_loopback and not insecure:
+        raise ConfigurationError(
+            f"refusing to listen on {address}: it is not a loopback address and tasky has no API tokens; "
+            "listen on 127.0.0.1, or pass --insecure to serve every client without authentication"
+        )
+    if not address.is_loopback:
+        logger.warning("serving on %s WITHOUT authentication (--insecure): any client that reaches it can run tasks", address)
+    sock = bind(address)
+    config = uvicorn.Config(
+        tasky.asgi(),
+        log_config=None,
+        access_log=access_log,
+        lifespan="on",
+        timeout_graceful_shutdown=tasky.shutdown_grace_s + 5,
+    )
+    server = uvicorn.Server(config)
+    logger.info("tasky listening on http://%s (API under /tasky/v1, docs at /docs)", address)
+    logger.info("serving workers: %s", ", ".join(tasky.registry.names()) or "(none)")
+    server.run(sockets=[sock])
