@@ -94,6 +94,7 @@ def run(tasky: Tasky, addr: str = DEFAULT_ADDR, *, insecure: bool = False, acces
         timeout_graceful_shutdown=tasky.shutdown_grace_s + 5,
     )
     server = _server_class()(config)
+    server.tasky = tasky
     logger.info("tasky listening on http://%s (API under /tasky/v1, docs at /docs)", address)
     logger.info("serving workers: %s", ", ".join(tasky.registry.names()) or "(none)")
     server.run(sockets=[sock])
@@ -116,6 +117,7 @@ def _server_class() -> type:
                 logger.warning("second signal %d during shutdown: exiting now; running tasks are recovered at next start", sig)
                 os._exit(EXIT_FORCED)
             logger.info("signal %d received: shutting down gracefully", sig)
+            self.tasky.begin_shutdown()
             self.should_exit = True
 
     return TaskyServer
