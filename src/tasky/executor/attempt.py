@@ -1,7 +1,7 @@
 """Running one attempt of a task: thread, event loop or child process, under a timeout.
 
-`run_attempt` returns an `Outcome` and never raises for a failure of the
-worker's code. The timeout counts running time only: the clock stops while
+`run_attempt` turns a failure of the worker's code into a failed outcome
+rather than raising it. The timeout counts running time only: the clock stops while
 the task is paused. When it expires, thread and async work are asked to
 stop through `ctx` (as a cancel), and a child process gets SIGTERM, then
 SIGKILL after the worker's grace period.

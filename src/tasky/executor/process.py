@@ -4,8 +4,8 @@ The child is started with the `spawn` method, leads its own process group
 and dies with the thread that started it (Linux PR_SET_PDEATHSIG), so a
 killed node leaves no orphan. It sends progress, log lines and its final
 outcome to the parent over a pipe. The parent turns control requests into
-signals on the child's group: cancel and timeout are SIGTERM then SIGKILL
-after the worker's grace period; pause and resume are SIGSTOP and SIGCONT.
+signals on the child's group. Cancel and timeout are SIGTERM, then SIGKILL
+after the worker's grace period. Pause and resume are SIGSTOP and SIGCONT.
 A child that ends without reporting an outcome (a signal, `os._exit`, the
 OOM killer) fails the task with its exit status.
 """
@@ -34,7 +34,7 @@ PR_SET_PDEATHSIG = 1
 
 @dataclass(frozen=True)
 class ChildOutcome:
-    """What the child reported, or None fields when it died without a word."""
+    """Report of a child: its final message, or only the exit code when it died without one."""
 
     kind: str | None  # "result", "error", "canceled" or None
     value: Any = None
@@ -107,7 +107,7 @@ class ChildProcess:
     def run(self) -> ChildOutcome:
         """Start the child, relay its reports and return its outcome once it has exited."""
         self._process.start()
-        self._writer.close()  # the child holds the only write end now, so EOF means it exited
+        self._writer.close()  # only the child has the write end open now, so EOF means it exited
         final: tuple[Any, ...] | None = None
         while True:
             try:
