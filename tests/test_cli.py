@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from conftest import TESTS_DIR, Server, free_port, wait_state, wait_until
-from scripted_server import ScriptedServer, json_reply
+from scripted_server import ScriptedServer, event, json_reply, sse_reply
 from tasky.cli.config_values import InvalidValue, parse_value
 from tasky.cli.exit_codes import ExitCode
 
@@ -372,6 +372,44 @@ def test_missing_argument_is_usage_error() -> None:
     done = run_tasky("status")
 
     assert done.returncode == ExitCode.USAGE
+
+
+def scripted_task(state: str, **fields: Any) -> dict[str, Any]:
+    return {"id": "t1", "worker": "sleeper", "state": state, "created_at": "2026-01-02T03:04:05Z", **fields}
+
+
+def test_wait_and_follow_read_event_stream() -> None:
+    at = "2026-01-02T03:04:06Z"
+    stream = sse_reply(
+        event(1, "state", task_id="t1", at=at, state="running"),
+        event(2, "progress", task_id="t1", at=at, done=1, total=2, message="halfway"),
+        event(3, "log", task_id="t1", at=at, line="first log line"),
+        event(4, "progress", task_id="t1", at=at, done=2, total=2, message="all done"),
+        event(5, "state", task_id="t1", at=at, state="completed"),
+    )
+    scripted = (
+        ScriptedServer()
+        .on("/tasky/v1/workers/sleeper", json_reply(201, scripted_task("queued")))
+        .on("/tasky/v1/tasks/t1/events", stream)
+        .on("/tasky/v1/tasks/t1", json_reply(200, scripted_task("completed", result={"slept_s": 2}, run_time_s=2.0)))
+        .start()
+    )
+    try:
+        done = run_tasky("submit", "sleeper", "--wait", "--follow", url=scripted.url)
+        lines = run_tasky("submit", "sleeper", "--follow", "--json", url=scripted.url)
+    finally:
+        scripted.stop()
+
+    records = [json.loads(line) for line in lines.stdout.splitlines()]
+    assert done.returncode == ExitCode.OK, done.stderr
+    assert "first log line" in done.stdout
+    assert "100%" in done.stdout
+    assert "all done" in done.stdout
+    assert '"slept_s": 2' in done.stdout
+    assert lines.returncode == ExitCode.OK
+    assert [record.get("kind") for record in records] == ["state", "progress", "log", "progress", "state", None]
+    assert records[2]["line"] == "first log line"
+    assert records[-1]["state"] == "completed"
 
 
 @pytest.mark.needs_events

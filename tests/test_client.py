@@ -14,6 +14,7 @@ from tasky.client import (
     ApiConflict,
     ApiInvalidConfig,
     ApiNotFound,
+    ApiServerError,
     ServerUnreachable,
     TaskInfo,
     WaitTimeout,
@@ -262,3 +263,16 @@ def test_statistics_and_restart(client: Client) -> None:
     assert isinstance(client.statistics(), dict)
     assert isinstance(client.worker_statistics("add"), dict)
     assert isinstance(client.task_statistics(created.id), dict)
+
+
+def test_non_tasky_response_is_api_error() -> None:
+    scripted = ScriptedServer().on("/tasky/v1/workers", json_reply(200, {"items": []})).start()
+    try:
+        with pytest.raises(ApiServerError) as caught:
+            Client(scripted.url).workers()
+    finally:
+        scripted.stop()
+
+    assert caught.value.code == "unexpected_response"
+    assert caught.value.status == 200
+    assert "tasky server" in caught.value.message

@@ -251,3 +251,14 @@ def test_async_polling_fallback_and_timeout(scripted: ScriptedServer) -> None:
 
     assert [(item.kind, item.state or item.message) for item in received] == [("progress", "slow"), ("state", "running")]
     assert len(scripted.requests_to(STATUS)) >= 2
+
+
+def test_malformed_event_fields_stay_in_data(scripted: ScriptedServer) -> None:
+    scripted.on(EVENTS, sse_reply(event(1, "progress", task_id=TASK, done="half"), state(2, "completed")))
+
+    received = list(Client(scripted.url).events(TASK))
+
+    assert received[0].kind == "progress"
+    assert received[0].done is None
+    assert received[0].data["done"] == "half"
+    assert received[1].is_terminal

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -60,12 +60,12 @@ def read_config_file(source: str) -> dict[str, Any]:
         raise UsageError(f"config in {where} is not valid JSON: {exc}") from None
     if not isinstance(config, dict):
         raise UsageError(f"config in {source} must be a JSON object, got {type(config).__name__}")
-    return config
+    return cast(dict[str, Any], config)
 
 
 def field_of(worker: str, schema: dict[str, Any], key: str) -> dict[str, Any]:
     """Return the schema of field `key`; raise `UsageError` for a field the worker does not take."""
-    properties = schema.get("properties", {})
+    properties: dict[str, dict[str, Any]] = schema.get("properties", {})
     if key in properties:
         return properties[key]
     if schema.get("additionalProperties") is False:
@@ -142,7 +142,7 @@ def _parse_boolean(raw: str) -> bool:
 def _parse_array(root: dict[str, Any], schema: dict[str, Any], raw: str) -> list[Any]:
     text = raw.strip()
     if text.startswith("["):
-        return _parse_json(raw, list, "a JSON list such as [1, 2]")
+        return cast(list[Any], _parse_json(raw, list, "a JSON list such as [1, 2]"))
     if not text:
         return []
     items = schema.get("items", {})

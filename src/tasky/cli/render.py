@@ -61,9 +61,19 @@ def say(message: str) -> None:
 def show_table(
     columns: Iterable[str], rows: Iterable[Iterable[Any]], title: str | None = None, header: bool = True
 ) -> None:
-    table = Table(*columns, title=title, header_style="bold", box=None, pad_edge=False, show_header=header)
-    for row in rows:
-        table.add_row(*(escape(_cell(value)) for value in row))
+    cells = [[escape(_cell(value)) for value in row] for row in rows]
+    names = list(columns)
+    # Only the last column (a description, message or value) wraps. The first
+    # column is an id or a key that people copy, so it also keeps its full width.
+    first_width = max((len(row[0]) for row in cells), default=0)
+    table = Table(title=title, header_style="bold", box=None, pad_edge=False, show_header=header)
+    table.add_column(names[0], no_wrap=True, min_width=max(first_width, len(names[0])))
+    for name in names[1:-1]:
+        table.add_column(name, no_wrap=True)
+    if len(names) > 1:
+        table.add_column(names[-1])
+    for row in cells:
+        table.add_row(*row)
     stdout_console().print(table)
 
 

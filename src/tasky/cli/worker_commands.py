@@ -133,7 +133,8 @@ def show_worker(described: WorkerInfo) -> None:
     say("")
     say(described.description)
     say("")
-    show_table(["FIELD", "TYPE", "DEFAULT", "REQUIRED", "DESCRIPTION"], _field_rows(described.config_schema), title="config")
+    say("config fields:")
+    show_table(["FIELD", "TYPE", "DEFAULT", "REQUIRED", "DESCRIPTION"], _field_rows(described.config_schema))
     if described.examples:
         console.print()
         say("examples:")

@@ -7,7 +7,7 @@ policy (`events.py`) with `Client`; only the awaiting differs.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from types import TracebackType
 from typing import Any, TypeVar
@@ -84,7 +84,7 @@ class AsyncClient:
             pass
         return await self.task(task_id)
 
-    async def _stream(self, feed: EventFeed) -> AsyncIterator[TaskEvent]:
+    async def _stream(self, feed: EventFeed) -> AsyncGenerator[TaskEvent, None]:
         options: dict[str, Any] = {"headers": feed.stream_headers(), "timeout": self.connection.timeout(feed.read_timeout_s())}
         try:
             async with self._http.sse(calls.events_path(feed.task_id), **options) as source:
@@ -100,7 +100,7 @@ class AsyncClient:
         except httpx2.TransportError as exc:
             feed.on_unreachable(self.connection.unreachable(exc))
 
-    async def _poll(self, feed: EventFeed) -> AsyncIterator[TaskEvent]:
+    async def _poll(self, feed: EventFeed) -> AsyncGenerator[TaskEvent, None]:
         try:
             for event in feed.on_status(await self.status(feed.task_id)):
                 yield event

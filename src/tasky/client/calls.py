@@ -15,8 +15,9 @@ from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import quote
 
 import orjson
+from pydantic import ValidationError
 
-from tasky.client.errors import api_error
+from tasky.client.errors import ApiServerError, api_error
 from tasky.client.models import (
     LogPage,
     Statistics,
@@ -49,7 +50,15 @@ class ApiCall(Generic[T]):
         """Parse a successful response, or raise the `ApiError` for an error status."""
         if status not in self.ok_statuses:
             raise api_error(status, {key.lower(): value for key, value in headers.items()}, content)
-        return self.parse(orjson.loads(content) if content else None)
+        try:
+            return self.parse(orjson.loads(content) if content else None)
+        except (orjson.JSONDecodeError, ValidationError, TypeError, KeyError) as exc:
+            raise ApiServerError(
+                f"{self.method} {self.path} returned HTTP {status} with a body this client cannot read "
+                f"({type(exc).__name__}); check that the URL points at a tasky server",
+                status=status,
+                code="unexpected_response",
+            ) from exc
 
 
 def list_workers() -> ApiCall[list[WorkerInfo]]:

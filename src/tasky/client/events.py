@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 
 from tasky.client.errors import ServerUnreachable, WaitTimeout, api_error
 from tasky.client.models import TaskEvent, TaskStatus
@@ -25,7 +26,8 @@ logger = logging.getLogger(__name__)
 POLL_INTERVAL_S = 0.2
 RECONNECT_MIN_S = 0.2
 RECONNECT_MAX_S = 2.0
-# A server restart usually takes a few seconds; past this the server is taken as gone.
+# How long reconnects go on after the connection is lost, so that a restarting
+# server is waited for. Past this the server counts as gone (a chosen bound).
 RECONNECT_GIVE_UP_S = 30.0
 # Maximum silence on an open stream before the client reconnects, because a
 # dead peer behind a proxy can leave the socket open without ever closing it.
@@ -91,7 +93,7 @@ class EventFeed:
         if error is not None and error.code != "route_not_found":
             raise error
 
-        # A 200 that is not an event stream comes from a server that does not know the route either.
+        # A 200 that is not an event stream cannot be followed, so it is treated like a missing route.
         logger.info("no event stream for task %s (HTTP %s, %s); polling its status", self.task_id, status, content_type)
         self.polling = self._poll_now = True
         return False
@@ -112,7 +114,12 @@ class EventFeed:
             "task_id": str(payload.get("task_id") or self.task_id),
             "data": payload,
         }
-        event = TaskEvent.model_validate(fields)
+        try:
+            event = TaskEvent.model_validate(fields)
+        except ValidationError as exc:
+            # Keep the stream going: the raw fields stay in `data` for the caller.
+            logger.warning("event %s of task %s has unexpected fields: %s", event_id, self.task_id, exc.errors()[0]["msg"])
+            event = TaskEvent(id=fields["id"], kind=kind, task_id=fields["task_id"], data=payload)
         self._note(event)
         return event
 
