@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
 
 @run_client_command
 def stats(
-    worker: Annotated[Optional[str], typer.Argument(metavar="[WORKER]", help="Show the statistics of this worker only.")] = None,
+    worker: Annotated[Optional[str], typer.Argument(metavar="WORKER", help="Show the statistics of this worker only.")] = None,
     task: Annotated[Optional[str], typer.Option("--task", metavar="TASK_ID", help="Show the statistics of this task.")] = None,
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
