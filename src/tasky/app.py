@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from tasky.errors import IllegalTransition, TaskNotFound, WorkerDisabled, WorkerNotFound
 from tasky.executor import Executor
+from tasky.security import SecurityOptions
 from tasky.store import Store, open_store
 from tasky.task import Task, TaskState
 from tasky.worker import Worker, WorkerRegistry
@@ -46,7 +47,8 @@ class Tasky:
 
     `store` is a SQLite file path (or a ready `Store`). `cancel_wait_s` is how
     long a cancel request waits for a running task to stop before it is
-    answered with 202 and the task still running.
+    answered with 202 and the task still running. `security` holds the
+    auth, limit and CORS settings (see `tasky.security`).
     """
 
     def __init__(
@@ -58,6 +60,7 @@ class Tasky:
         cancel_wait_s: float = 2.0,
         shutdown_grace_s: float = 10.0,
         max_body_bytes: int = 1024 * 1024,
+        security: SecurityOptions | None = None,
     ) -> None:
         self.registry = WorkerRegistry(workers)
         self.store: Store = open_store(store) if isinstance(store, str) else store
@@ -65,6 +68,7 @@ class Tasky:
         self.cancel_wait_s = cancel_wait_s
         self.shutdown_grace_s = shutdown_grace_s
         self.max_body_bytes = max_body_bytes
+        self.security = security or SecurityOptions()
         self.executor = Executor(self.store, self.registry, self.node)
         self.ready = False
         self._asgi: FastAPI | None = None
