@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from tasky.cli.serve import serve
+from tasky.cli.token import app as token_app
 
 app = typer.Typer(
     name="tasky",
@@ -17,6 +18,7 @@ app.command(
     epilog="Examples:\n\n  tasky serve\n\n  tasky serve --copy-root /srv/data --store /var/lib/tasky/tasky.db\n\n"
     "  tasky serve --workers mypkg.jobs --examples",
 )(serve)
+app.add_typer(token_app)
 
 
 @app.callback()
