@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import socket
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -15,11 +16,14 @@ from typing import TYPE_CHECKING
 from tasky.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from tasky.app import Tasky
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_ADDR = "127.0.0.1:8888"
+EXIT_FORCED = 1  # a second SIGINT or SIGTERM during shutdown
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,31 @@ def run(tasky: Tasky, addr: str = DEFAULT_ADDR, *, insecure: bool = False, acces
         lifespan="on",
         timeout_graceful_shutdown=tasky.shutdown_grace_s + 5,
     )
-    server = uvicorn.Server(config)
+    server = _server_class()(config)
+    server.tasky = tasky
     logger.info("tasky listening on http://%s (API under /tasky/v1, docs at /docs)", address)
     logger.info("serving workers: %s", ", ".join(tasky.registry.names()) or "(none)")
     server.run(sockets=[sock])
+
+
+def _server_class() -> type:
+    import uvicorn
+
+    class TaskyServer(uvicorn.Server):
+        """uvicorn's server with tasky's signal contract.
+
+        The first SIGINT or SIGTERM starts a graceful shutdown that ends
+        with exit status 0 (uvicorn would re-raise the signal instead). A
+        second one exits at once; tasks still running stay `running` in
+        the store and are recovered when a node starts on it again.
+        """
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if self.should_exit:
+                logger.warning("second signal %d during shutdown: exiting now; running tasks are recovered at next start", sig)
+                os._exit(EXIT_FORCED)
+            logger.info("signal %d received: shutting down gracefully", sig)
+            self.tasky.begin_shutdown()
+            self.should_exit = True
+
+    return TaskyServer

@@ -66,6 +66,7 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("PUT", f"{API}/tasks/{{task_id}}"): _operate("task.replace"),
     ("GET", f"{API}/tasks/{{task_id}}/status"): READ,
     ("GET", f"{API}/tasks/{{task_id}}/result"): READ,
+    ("GET", f"{API}/tasks/{{task_id}}/attempts"): READ,
     ("GET", f"{API}/tasks/{{task_id}}/statistics"): READ,
     ("GET", f"{API}/tasks/{{task_id}}/logs"): READ,
     ("GET", f"{API}/tasks/{{task_id}}/events"): STREAM,
@@ -74,6 +75,8 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("POST", f"{API}/tasks/{{task_id}}/cancel"): _operate("task.cancel"),
     ("POST", f"{API}/tasks/{{task_id}}/pause"): _operate("task.pause"),
     ("POST", f"{API}/tasks/{{task_id}}/resume"): _operate("task.resume"),
+    ("POST", f"{API}/tasks/{{task_id}}/run"): _operate("task.run"),
+    ("POST", f"{API}/tasks/{{task_id}}/restart"): _operate("task.restart"),
     # Tokens, stream tickets and the audit log.
     ("GET", f"{API}/tokens"): ADMIN_READ,
     ("POST", f"{API}/tokens"): _admin("token.create"),

@@ -44,6 +44,11 @@ def task_from_row(row: Mapping[str, Any]) -> Task:
         cancel_requested=bool(row["cancel_requested"]),
         node=row["node"],
         updated_at=to_datetime(row["updated_at"]),
+        run_after=to_datetime(row["run_after"]),
+        timeout_s=row["timeout_s"],
+        restart_of=row["restart_of"],
+        restarted_as=row["restarted_as"],
+        config_version=row["config_version"],
     )
 
 
