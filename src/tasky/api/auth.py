@@ -29,7 +29,7 @@ from tasky.auth.policy import MatchedRoute, RouteTable
 from tasky.auth.roles import Role
 from tasky.auth.store import AuthStore
 from tasky.auth.tickets import TICKET_KEY_PURPOSE, Ticket, TicketInvalid, sign_ticket, verify_ticket
-from tasky.auth.tokens import Principal, TokenCache, find_token
+from tasky.auth.tokens import Principal, TokenCache, TokenDigest, find_token
 
 if TYPE_CHECKING:
     from tasky.app import Tasky
@@ -56,7 +56,7 @@ class Authenticator:
         active = await self.tokens.active()
         authorization = _header(scope, b"authorization")
         if authorization is not None:
-            return self._from_bearer(authorization, active)
+            return await self._from_bearer(authorization, active)
         ticket = _pop_query_parameter(scope, "ticket") if route.policy.stream else None
         if ticket is not None:
             return await self._from_ticket(ticket, scope, active)
@@ -85,7 +85,7 @@ class Authenticator:
         ticket = Ticket(token=principal.name, path=path, expires_at=expires_at)
         return sign_ticket(ticket, await self._key()), expires_at
 
-    def _from_bearer(self, authorization: str, active: list) -> Principal:  # type: ignore[type-arg]
+    async def _from_bearer(self, authorization: str, active: list[TokenDigest]) -> Principal:
         scheme, _, credentials = authorization.strip().partition(" ")
         if scheme.lower() != "bearer":
             raise Unauthorized(
@@ -95,13 +95,18 @@ class Authenticator:
             )
         found = find_token(credentials.strip(), active)
         if found is None:
+            reloaded = await self.tokens.reload_after_miss()
+            if reloaded is not None:
+                active = reloaded
+                found = find_token(credentials.strip(), active)
+        if found is None:
             hint = NO_TOKEN_HINT if not active else "check the token, or ask an admin for a new one"
             raise Unauthorized(
                 f"the bearer token is unknown or revoked; {hint}", code="token_invalid", challenge_error="invalid_token"
             )
         return Principal(name=found.name, role=found.role, via="token")
 
-    async def _from_ticket(self, text: str, scope: Scope, active: list) -> Principal:  # type: ignore[type-arg]
+    async def _from_ticket(self, text: str, scope: Scope, active: list[TokenDigest]) -> Principal:
         path = scope["path"].rstrip("/") or "/"
         try:
             ticket = verify_ticket(text, await self._key(), path)

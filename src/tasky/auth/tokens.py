@@ -97,11 +97,18 @@ def find_token(secret: str, active: Sequence[TokenDigest]) -> TokenDigest | None
     return found
 
 
+# A request with an unknown token rereads the tokens at most this often, so a
+# token is usable as soon as it is created and a flood of bad tokens costs
+# at most ten store reads a second.
+MISS_RELOAD_INTERVAL_S = 0.1
+
+
 class TokenCache:
     """The active tokens, read from the store at most once per `ttl_s` seconds.
 
-    A token created or revoked with `tasky token` while the server runs takes
-    effect within `ttl_s`.
+    A token revoked with `tasky token revoke` while the server runs stops
+    working within `ttl_s`. A new token works at once, because an unknown
+    token makes `reload_after_miss` read the store again.
     """
 
     def __init__(self, load: Callable[[], Awaitable[list[TokenDigest]]], ttl_s: float = 1.0) -> None:
@@ -116,6 +123,13 @@ class TokenCache:
             self._tokens = await self._load()
             self._loaded_at = now
         return self._tokens
+
+    async def reload_after_miss(self) -> list[TokenDigest] | None:
+        """Read the tokens again unless they were read in the last `MISS_RELOAD_INTERVAL_S`; None if not reread."""
+        if time.monotonic() - self._loaded_at < MISS_RELOAD_INTERVAL_S:
+            return None
+        self.invalidate()
+        return await self.active()
 
     def invalidate(self) -> None:
         """Forget the cached tokens, so the next request reads them again."""
