@@ -185,7 +185,7 @@ class Tasky(TaskActions):
             timeout_s=timeout_s,
             max_queued=item.max_queued if item.queue_policy == "reject" else None,
             idempotency_key=idempotency_key,
-            body_hash=_body_hash(config, hold, timeout_s) if idempotency_key else None,
+            body_hash=_body_hash(config, hold, timeout_s) if idempotency_key is not None else None,
             idempotency_ttl_s=self.idempotency_ttl_s,
         )
         task, created = await self._insert(item, new)
