@@ -19,7 +19,7 @@ MIB = 1024 * 1024
 
 
 def raw_request(server: Server, head: bytes, timeout_s: float = 10.0) -> bytes:
-    """Send `head` (request line and headers) on a new socket and return what the server answers."""
+    """Send `head` (request line and headers) on a new socket and return the response bytes."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=timeout_s) as sock:
         sock.sendall(head)
         return read_until_closed(sock)
@@ -51,7 +51,7 @@ def test_declared_large_body_413_before_sending(server: Server) -> None:
         f"POST /tasky/v1/workers/add HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         f"Content-Length: {2 * MIB}\r\n\r\n"
     ).encode()
-    # Nothing of the body is sent: the answer comes from the declared length alone.
+    # Nothing of the body is sent: the declared length alone triggers the 413.
     answer = raw_request(server, head)
     assert answer.startswith(b"HTTP/1.1 413 ")
     assert b'"code":"body_too_large"' in answer
@@ -116,7 +116,7 @@ def strict_server(start_server: Callable[..., Server]) -> Server:
 
 
 def send_slowly(server: Server, data: bytes, deadline_s: float) -> tuple[bytes, float]:
-    """Send `data` one byte per second until the server answers or closes; return the answer and the time taken."""
+    """Send `data` one byte per second until the server responds or closes; return the response and the time taken."""
     started = time.monotonic()
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
         sock.settimeout(1.0)

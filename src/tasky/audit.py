@@ -4,7 +4,7 @@
 method other than GET, HEAD and OPTIONS whose caller is known: a token, a
 stream ticket or the anonymous local caller. A request rejected with 401
 has no known caller and is only logged, so a flood of unauthenticated
-requests cannot fill the store. An entry holds the time, the token name,
+requests cannot fill the store. An entry records the time, the token name,
 the action, the task or worker, the HTTP status and the error code, and
 never a token, a ticket or a task config. Entries are written in the
 store's next group commit, after the response is sent.

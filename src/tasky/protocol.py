@@ -1,8 +1,8 @@
 """Connection guards below ASGI: header and body read deadlines and a connection cap.
 
-uvicorn closes idle keep-alive connections but sets no deadline on reading
-a request, so a client that sends its headers one byte per second holds a
-connection for as long as it likes. `guarded_protocol` builds a subclass of
+uvicorn (0.55) closes idle keep-alive connections but sets no deadline on
+reading a request, so a client that sends its headers one byte per second keeps a
+connection open for as long as it likes. `guarded_protocol` builds a subclass of
 uvicorn's httptools protocol that starts a timer when a connection opens
 and when the first byte of each request arrives; the headers must be
 complete within `header_timeout_s`, and the body within `body_timeout_s`
@@ -93,7 +93,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
             return
         if cycle is not None and not cycle.response_complete:
-            # The route sees a disconnect instead of writing to a closed socket.
+            # The route receives a disconnect instead of writing to a closed socket.
             cycle.disconnected = True
             cycle.message_event.set()
         message = f"the request {phase} did not arrive within {seconds:g} s; send the whole request without pauses"

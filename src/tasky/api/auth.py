@@ -1,8 +1,8 @@
 """Authentication and authorization of every HTTP request.
 
 `AuthMiddleware` matches each request against the route table
-(`tasky.auth.policy`), finds who sent it (a bearer token, a stream
-ticket, or nobody) and checks the role. The contract:
+(`tasky.auth.policy`), identifies the sender (by a bearer
+token, a stream ticket, or no credentials at all) and checks the role. The contract:
 
 - `/livez` and `/readyz` are public.
 - While the store has no active token, a request without credentials is
@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 ANONYMOUS = Principal(name=None, role=Role.ADMIN, via="anonymous")
 NO_TOKEN_HINT = "create one with 'tasky token create --store PATH --name NAME --role read' and send 'Authorization: Bearer TOKEN'"
 REJECTION_LOG_LINES_PER_MINUTE = 20
+POLICY_VIOLATION = 1008  # WebSocket close code for a rejected handshake
 
 
 class Authenticator:
@@ -154,6 +155,9 @@ class AuthMiddleware:
             self.auth.authorize(principal, route, scope)
         except (Unauthorized, Forbidden) as exc:
             self._rejections.log(exc.status, _route_label(scope), _client(scope), exc.code)
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": POLICY_VIOLATION})
+                return
             response = JSON(exc.to_body(), status_code=exc.status, headers={"WWW-Authenticate": exc.challenge})
             await response(scope, receive, send)
             return
@@ -197,7 +201,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 def _pop_query_parameter(scope: Scope, name: str) -> str | None:
-    """Remove `name` from the query string, so neither the route nor a log line sees it; return its value."""
+    """Remove `name` from the query string, so that no route or log line contains it; return its value."""
     raw = scope.get("query_string", b"").decode("latin-1")
     if f"{name}=" not in raw:
         return None

@@ -107,7 +107,7 @@ class StreamLimit:
 
 
 def check_json_bounds(value: Any, *, max_depth: int, max_string_length: int) -> None:
-    """Raise `BadRequest` when `value` nests deeper than `max_depth` or holds a longer string or key."""
+    """Raise `BadRequest` when `value` nests deeper than `max_depth` or contains a longer string or key."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()

@@ -45,7 +45,7 @@ def check_bind_policy(address: object, *, is_loopback: bool, has_tokens: bool, i
 
 
 def store_has_tokens(store: Store) -> bool:
-    """Open `store`, return whether it holds an active API token, and close it again."""
+    """Open `store`, return whether it has an active API token, and close it again."""
     from tasky.auth.store import AuthStore
 
     async def check() -> bool:

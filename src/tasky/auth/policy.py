@@ -3,7 +3,7 @@
 `ROUTES` is the one table that maps `(method, path template)` to a
 `RoutePolicy`. Only `/livez` and `/readyz` are public. A request that
 matches no entry needs `read` for GET and HEAD and `admin` for any other
-method, so a route that someone adds without an entry fails closed; a test
+method, so a route that someone adds without an entry fails closed. A test
 walks every route of the OpenAPI document and fails on a missing entry.
 Templates use the OpenAPI form (`{task_id}`), and one template also covers
 the per-worker routes (`/tasky/v1/workers/sleeper` matches
@@ -22,7 +22,7 @@ API = "/tasky/v1"
 
 @dataclass(frozen=True)
 class RoutePolicy:
-    """What one route needs and how the audit log records it."""
+    """The role that one route needs, and the name under which the audit log records it."""
 
     role: Role | None  # None: public, no token needed
     action: str | None = None  # audit action of a creating or state-changing route
@@ -111,7 +111,7 @@ class RouteTable:
         self._entries = compiled
 
     def match(self, method: str, path: str) -> MatchedRoute:
-        """Return the policy for a request; never fails, falling back as the module docstring says."""
+        """Return the policy for a request; never fails, falling back as the module docstring describes."""
         method = "GET" if method == "HEAD" else method
         path = path.rstrip("/") or "/"
         for entry_method, template, pattern, policy in self._entries:
@@ -125,9 +125,6 @@ class RouteTable:
     def has_entry(self, method: str, template: str) -> bool:
         """Return whether `template` (as in the OpenAPI document) is covered by an entry."""
         return self.match(method, template).template is not None
-
-    def is_stream_path(self, path: str) -> bool:
-        return self.match("GET", path).policy.stream
 
 
 def _compile(template: str) -> re.Pattern[str]:

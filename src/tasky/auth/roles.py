@@ -22,14 +22,5 @@ class Role(str, Enum):
         """Return whether a caller with this role may use a route that needs `needed`."""
         return self.rank >= needed.rank
 
-    @classmethod
-    def parse(cls, text: str) -> Role:
-        """Return the role named `text`; raise ValueError naming the valid roles."""
-        try:
-            return cls(text.strip().lower())
-        except ValueError:
-            valid = ", ".join(role.value for role in cls)
-            raise ValueError(f"invalid role {text!r}; use one of: {valid}") from None
-
 
 _RANKS = {Role.READ: 1, Role.OPERATE: 2, Role.ADMIN: 3}

@@ -2,7 +2,7 @@
 
 These tables live in the same file as the tasks (migration 0010_auth), so
 `tasky token create --store PATH` works without a running server and a
-running server sees the change at its next token read. Writes go through
+running server reads the change at its next token read. Writes go through
 the store's single writer thread; reads use its reader connection.
 """
 

@@ -1,7 +1,7 @@
 """Stream tickets: short-lived signed permissions to open one event stream.
 
 A browser's EventSource cannot send an `Authorization` header, so a client
-that holds a token asks `POST /tasky/v1/auth/tickets` for a ticket bound
+that has a token asks `POST /tasky/v1/auth/tickets` for a ticket bound
 to one stream path and passes it as `?ticket=...`. A ticket carries the
 token's name, the path and an expiry time, signed with HMAC-SHA256 under a
 key kept in the store (so every node that shares the store accepts it). It
@@ -26,7 +26,7 @@ TICKET_KEY_PURPOSE = "stream-tickets"
 
 
 class TicketInvalid(ValueError):
-    """A ticket that is malformed, forged, expired or for another path; the message says which."""
+    """A ticket that is malformed, forged, expired or for another path; the message names the reason."""
 
 
 @dataclass(frozen=True)

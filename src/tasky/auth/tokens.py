@@ -53,7 +53,7 @@ class TokenDigest:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who sent a request: a token's name and role, or the anonymous local caller."""
+    """The sender of a request: a token's name and role, or the anonymous local caller."""
 
     name: str | None
     role: Role

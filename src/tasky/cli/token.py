@@ -1,7 +1,7 @@
 """`tasky token`: create, list and revoke API tokens in a store file.
 
 The commands open the store directly, so they work whether or not a
-server is running on it; a running server sees a change within about a
+server is running on it, and a running server reads a change within about a
 second. Each change is also written to the audit log, with no token name
 and the client `cli`.
 """
