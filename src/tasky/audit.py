@@ -202,5 +202,5 @@ def _error_code(raw: bytes) -> str | None:
     body = _json_object(raw)
     error = body.get("error")
     if isinstance(error, dict) and isinstance(error.get("code"), str):
-        return error["code"]
+        return str(error["code"])
     return None

@@ -11,13 +11,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import orjson
 import typer
 
 from tasky.auth.roles import Role
 from tasky.errors import TaskyError
+
+if TYPE_CHECKING:
+    from tasky.auth.store import AuthStore
+    from tasky.auth.tokens import Token
 
 T = TypeVar("T")
 
@@ -51,7 +55,7 @@ def create(
 ) -> None:
     """Create a token and print it once; only its SHA-256 digest is stored."""
 
-    async def work(auth: Any) -> str:
+    async def work(auth: AuthStore) -> str:
         token, secret = await auth.create_token(name, role)
         _audit(auth, "token.create", {"name": token.name, "role": token.role.value})
         return secret
@@ -72,7 +76,7 @@ def list_tokens(
 ) -> None:
     """List the tokens with their roles; revoked ones are shown as such."""
 
-    async def work(auth: Any) -> list[Any]:
+    async def work(auth: AuthStore) -> list[Token]:
         return await auth.list_tokens()
 
     tokens = _run(store, work)
@@ -92,7 +96,7 @@ def revoke(
 ) -> None:
     """Revoke a token; a running server rejects it within about a second."""
 
-    async def work(auth: Any) -> None:
+    async def work(auth: AuthStore) -> None:
         await auth.revoke_token(name)
         _audit(auth, "token.revoke", {"name": name})
 
@@ -100,7 +104,7 @@ def revoke(
     typer.echo(f"revoked token {name!r}", err=True)
 
 
-def _run(store: str, work: Callable[[Any], Awaitable[T]]) -> T:
+def _run(store: str, work: Callable[[AuthStore], Awaitable[T]]) -> T:
     """Open the store, run `work` with its `AuthStore`, close the store; turn errors into exit codes."""
     from tasky.auth.store import AuthStore
     from tasky.store import open_store
@@ -120,7 +124,7 @@ def _run(store: str, work: Callable[[Any], Awaitable[T]]) -> T:
         raise typer.Exit(EXIT_USAGE if exc.status in (400, 422, 500) else EXIT_FAILURE) from None
 
 
-def _audit(auth: Any, action: str, detail: dict[str, str]) -> None:
+def _audit(auth: AuthStore, action: str, detail: dict[str, str]) -> None:
     from tasky.audit import AuditEntry
 
     auth.record(
@@ -131,7 +135,7 @@ def _audit(auth: Any, action: str, detail: dict[str, str]) -> None:
     )
 
 
-def _print_table(tokens: list[Any]) -> None:
+def _print_table(tokens: list[Token]) -> None:
     from rich.console import Console
     from rich.table import Table
 
