@@ -96,9 +96,13 @@ class Tasky(TaskActions):
         self.ready = False
         self.executor.begin_stop()
 
-    async def stop(self) -> None:
+    async def drain(self) -> None:
+        """Stop claiming, give running tasks the grace period, then interrupt the rest."""
         self.begin_shutdown()
         await self.executor.stop(self.shutdown_grace_s)
+
+    async def stop(self) -> None:
+        await self.drain()
         await self.store.close()
         logger.info("node %s stopped", self.node)
 
@@ -146,6 +150,11 @@ class Tasky(TaskActions):
     async def set_worker_enabled(self, name: str, enabled: bool, reason: str | None = None) -> dict[str, Any]:
         """Switch a worker on or off; persisted, and queued tasks stay queued while it is off."""
         item = self.worker(name)
+        own_reason = item.disabled_reason()
+        if enabled and own_reason:
+            raise WorkerDisabled(
+                f"worker {name!r} cannot be enabled: {own_reason}", detail={"worker": name, "reason": own_reason}
+            )
         reason = None if enabled else (reason or "disabled by an operator")
         await self.store.set_worker_enabled(name, enabled, reason)
         if enabled:

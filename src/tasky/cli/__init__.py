@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import typer
 
+from tasky.cli import stats_commands, task_commands, worker_commands
+from tasky.cli.exit_codes import EXIT_CODES_HELP
+from tasky.cli.invocation import ENVIRONMENT_HELP
 from tasky.cli.serve import serve
 from tasky.cli.token import app as token_app
 
 app = typer.Typer(
     name="tasky",
     help="Run named, typed jobs on a server and steer them over a REST API.",
+    epilog=f"{ENVIRONMENT_HELP}\n\n{EXIT_CODES_HELP}",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -19,6 +23,10 @@ app.command(
     "  tasky serve --workers mypkg.jobs --examples",
 )(serve)
 app.add_typer(token_app)
+
+
+for _commands in (worker_commands, task_commands, stats_commands):
+    _commands.register(app)
 
 
 @app.callback()
