@@ -38,7 +38,7 @@ def serve(
         typer.Option("--copy-root", envvar="TASKY_COPY_ROOT", help="Folder that copyfile may read and write; repeatable."),
     ] = None,
     insecure: Annotated[
-        bool, typer.Option("--insecure", help="Allow a non-loopback address without authentication (logs a warning).")
+        bool, typer.Option("--insecure", help="Serve requests without a token on any address while the store has no token (logs a warning per request).")
     ] = False,
     max_body_bytes: Annotated[
         int, typer.Option(envvar="TASKY_MAX_BODY_BYTES", min=1, help="Largest request body in bytes; larger ones get 413.")
