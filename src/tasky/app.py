@@ -23,6 +23,7 @@ import orjson
 from tasky.actions import ActionResult, TaskActions
 from tasky.errors import ConflictError, QueueFull, TaskNotFound, WorkerDisabled, WorkerNotFound
 from tasky.executor import Executor
+from tasky.security import SecurityOptions
 from tasky.store import Store, open_store
 from tasky.store.base import IdempotencyConflict, NewTask
 from tasky.store.base import QueueFull as StoreQueueFull
@@ -44,7 +45,8 @@ class Tasky(TaskActions):
 
     `store` is a SQLite file path (or a ready `Store`). `cancel_wait_s` is how
     long a cancel request waits for a running task to stop before it is
-    answered with 202 and the task still running.
+    answered with 202 and the task still running. `security` holds the
+    auth, limit and CORS settings (see `tasky.security`).
     """
 
     def __init__(
@@ -57,6 +59,7 @@ class Tasky(TaskActions):
         shutdown_grace_s: float = 10.0,
         max_body_bytes: int = 1024 * 1024,
         idempotency_ttl_s: float = DEFAULT_IDEMPOTENCY_TTL_S,
+        security: SecurityOptions | None = None,
     ) -> None:
         self.registry = WorkerRegistry(workers)
         self.store: Store = open_store(store) if isinstance(store, str) else store
@@ -65,6 +68,7 @@ class Tasky(TaskActions):
         self.shutdown_grace_s = shutdown_grace_s
         self.max_body_bytes = max_body_bytes
         self.idempotency_ttl_s = idempotency_ttl_s
+        self.security = security or SecurityOptions()
         self.disabled: dict[str, str] = {}  # worker name -> reason, as switched by an operator
         self.executor = Executor(self.store, self.registry, self.node, is_enabled=lambda name: name not in self.disabled)
         self.ready = False

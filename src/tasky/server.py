@@ -11,7 +11,7 @@ import ipaddress
 import logging
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from tasky.errors import ConfigurationError
@@ -78,20 +78,28 @@ def run(tasky: Tasky, addr: str = DEFAULT_ADDR, *, insecure: bool = False, acces
     """Serve `tasky` on `addr` until SIGINT or SIGTERM."""
     import uvicorn
 
+    from tasky.auth.bind import check_bind_policy, store_has_tokens
+    from tasky.auth.tickets import TicketRedactor
+    from tasky.protocol import guarded_protocol
+
     address = parse_addr(addr)
-    if not address.is_loopback and not insecure:
-        raise ConfigurationError(
-            f"refusing to listen on {address}: it is not a loopback address and tasky has no API tokens; "
-            "listen on 127.0.0.1, or pass --insecure to serve every client without authentication"
-        )
-    if not address.is_loopback:
-        logger.warning("serving on %s WITHOUT authentication (--insecure): any client that reaches it can run tasks", address)
     check = getattr(tasky.store, "check", None)
     if check is not None:
         check()
+    if insecure and not tasky.security.insecure:
+        tasky.security = replace(tasky.security, insecure=True)
+    check_bind_policy(
+        address,
+        is_loopback=address.is_loopback,
+        has_tokens=store_has_tokens(tasky.store),
+        insecure=tasky.security.insecure,
+        store=str(getattr(tasky.store, "path", "PATH")),
+    )
     sock = bind(address)
+    logging.getLogger("uvicorn.access").addFilter(TicketRedactor())
     config = uvicorn.Config(
         tasky.asgi(),
+        http=guarded_protocol(tasky.security),
         log_config=None,
         access_log=access_log,
         lifespan="on",

@@ -10,6 +10,7 @@ from fastapi.openapi.utils import get_openapi
 from tasky import __version__
 from tasky.api.errors import install_error_handlers
 from tasky.api.middleware import StripTrailingSlash
+from tasky.api.security import document_security, install_cors, install_security, warn_unlisted_routes
 from tasky.api.serialize import API_PREFIX, JSON
 from tasky.api.tasks import build_task_router
 from tasky.api.workers import build_worker_router, config_schemas
@@ -30,8 +31,11 @@ def create_api(tasky: Tasky) -> FastAPI:
     app.include_router(build_worker_router(tasky), prefix=API_PREFIX)
     app.include_router(build_task_router(tasky), prefix=API_PREFIX)
     _add_health_routes(app, tasky)
+    auth = install_security(app, tasky)
     app.add_middleware(StripTrailingSlash)
+    install_cors(app, tasky)
     app.openapi = lambda: _openapi(app, tasky)  # type: ignore[method-assign]
+    warn_unlisted_routes(app, auth)
     return app
 
 
@@ -51,5 +55,6 @@ def _openapi(app: FastAPI, tasky: Tasky) -> dict[str, Any]:
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         schema.setdefault("components", {}).setdefault("schemas", {}).update(config_schemas(list(tasky.registry)))
+        document_security(schema)
         app.openapi_schema = schema
     return app.openapi_schema

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
+from tasky.api.limits import check_json_bounds
 from tasky.errors import BadRequest
 
 JSON_TYPES = ("application/json",)
@@ -17,6 +18,8 @@ async def read_json_body(request: Request, max_bytes: int) -> Any:
 
     Raises 415 for a content type other than JSON, 413 as soon as the body
     passes `max_bytes` (before it is read whole) and 400 for invalid JSON.
+    The parsed value must also keep the nesting depth and string length
+    bounds of the node's `SecurityOptions`.
     """
     _check_content_type(request)
     declared = request.headers.get("content-length")
@@ -33,12 +36,15 @@ async def read_json_body(request: Request, max_bytes: int) -> Any:
     if not raw.strip():
         return None
     try:
-        return orjson.loads(raw)
+        value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(
             f"the request body is not valid JSON ({exc}); send a JSON object",
             code="malformed_json",
         ) from None
+    security = request.app.state.tasky.security
+    check_json_bounds(value, max_depth=security.max_json_depth, max_string_length=security.max_string_length)
+    return value
 
 
 def _check_content_type(request: Request) -> None:

@@ -8,6 +8,7 @@ from tasky.cli import stats_commands, task_commands, worker_commands
 from tasky.cli.exit_codes import EXIT_CODES_HELP
 from tasky.cli.invocation import ENVIRONMENT_HELP
 from tasky.cli.serve import serve
+from tasky.cli.token import app as token_app
 
 app = typer.Typer(
     name="tasky",
@@ -21,6 +22,7 @@ app.command(
     epilog="Examples:\n\n  tasky serve\n\n  tasky serve --copy-root /srv/data --store /var/lib/tasky/tasky.db\n\n"
     "  tasky serve --workers mypkg.jobs --examples",
 )(serve)
+app.add_typer(token_app)
 
 
 for _commands in (worker_commands, task_commands, stats_commands):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -38,8 +38,27 @@ def serve(
         typer.Option("--copy-root", envvar="TASKY_COPY_ROOT", help="Folder that copyfile may read and write; repeatable."),
     ] = None,
     insecure: Annotated[
-        bool, typer.Option("--insecure", help="Allow a non-loopback address without authentication (logs a warning).")
+        bool, typer.Option("--insecure", help="Serve requests without a token on any address while the store has no token (logs a warning per request).")
     ] = False,
+    max_body_bytes: Annotated[
+        int, typer.Option(envvar="TASKY_MAX_BODY_BYTES", min=1, help="Largest request body in bytes; larger ones get 413.")
+    ] = 1024 * 1024,
+    header_timeout: Annotated[
+        float, typer.Option(envvar="TASKY_HEADER_TIMEOUT", min=0.001, help="Seconds a client has to send a request's headers.")
+    ] = 10.0,
+    body_timeout: Annotated[
+        float, typer.Option(envvar="TASKY_BODY_TIMEOUT", min=0.001, help="Seconds a client has to send a request's body.")
+    ] = 30.0,
+    max_connections: Annotated[
+        int, typer.Option(envvar="TASKY_MAX_CONNECTIONS", min=1, help="Open connections at most; more get 503.")
+    ] = 1000,
+    max_streams: Annotated[
+        int, typer.Option(envvar="TASKY_MAX_STREAMS", min=1, help="Event streams open at once at most; more get 503.")
+    ] = 100,
+    cors_origin: Annotated[
+        Optional[list[str]],
+        typer.Option("--cors-origin", envvar="TASKY_CORS_ORIGINS", help="Origin that browsers may call the API from; repeatable. CORS is off without one."),
+    ] = None,
     shutdown_grace: Annotated[
         float, typer.Option(envvar="TASKY_SHUTDOWN_GRACE", min=0, help="Seconds running tasks get to finish at shutdown.")
     ] = 10.0,
@@ -53,14 +72,26 @@ def serve(
     """
     logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
     try:
-        tasky = build_node(store, workers or [], examples, copy_root or [], shutdown_grace)
+        from tasky.security import SecurityOptions
+
+        security = SecurityOptions(
+            insecure=insecure,
+            cors_origins=tuple(cors_origin or ()),
+            header_timeout_s=header_timeout,
+            body_timeout_s=body_timeout,
+            max_connections=max_connections,
+            max_streams=max_streams,
+        )
+        tasky = build_node(
+            store, workers or [], examples, copy_root or [], shutdown_grace, security=security, max_body_bytes=max_body_bytes
+        )
         tasky.serve(addr, insecure=insecure)
     except ConfigurationError as exc:
         typer.echo(f"tasky: error: {exc.message}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
 
 
-def build_node(store: str, modules: list[str], examples: bool, copy_roots: list[Path], shutdown_grace_s: float):  # type: ignore[no-untyped-def]
+def build_node(store: str, modules: list[str], examples: bool, copy_roots: list[Path], shutdown_grace_s: float, **node_options: Any):  # type: ignore[no-untyped-def]
     from tasky.app import Tasky
     from tasky.worker import load_workers_module
     from tasky.workers import example_workers
@@ -71,4 +102,4 @@ def build_node(store: str, modules: list[str], examples: bool, copy_roots: list[
         chosen.extend(load_workers_module(module))
     if not modules or examples:
         chosen.extend(example_workers(copy_roots))
-    return Tasky(chosen, store=store, shutdown_grace_s=shutdown_grace_s)
+    return Tasky(chosen, store=store, shutdown_grace_s=shutdown_grace_s, **node_options)
