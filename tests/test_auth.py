@@ -6,13 +6,12 @@ import re
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from auth_helpers import bearer, create_token, tasky_command
-from conftest import Server, create, wait_until
+from conftest import Server, wait_until
 from tasky.api import create_api
 from tasky.api.security import warn_unlisted_routes
 from tasky.app import Tasky

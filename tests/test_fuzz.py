@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, rule, run_state_machine_as_test
 
-from auth_helpers import bearer, create_token
+from auth_helpers import create_token
 from conftest import Server
 from tasky.task import TaskState, is_legal
 

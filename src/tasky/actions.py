@@ -10,11 +10,11 @@ with the one outcome the store kept.
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tasky.errors import IllegalTransition, PreconditionFailed
+from tasky.ids import new_task_id
 from tasky.store.base import NewTask
 from tasky.task import Task, TaskState
 
@@ -144,7 +144,7 @@ class TaskActions:
                 detail={"id": task_id, "restarted_as": task.restarted_as},
             )
         self.worker(task.worker)  # the worker may no longer be served
-        new = NewTask(id=str(uuid.uuid4()), worker=task.worker, config=task.config, timeout_s=task.timeout_s, restart_of=task_id)
+        new = NewTask(id=new_task_id(), worker=task.worker, config=task.config, timeout_s=task.timeout_s, restart_of=task_id)
         created = await self.store.create_restart(task_id, new)
         if created is None:
             return await self.restart(task_id)  # restarted by a concurrent request: answer as above

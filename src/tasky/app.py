@@ -13,7 +13,6 @@ import hashlib
 import logging
 import os
 import socket
-import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -21,8 +20,15 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from tasky.actions import ActionResult, TaskActions
-from tasky.errors import ConflictError, QueueFull, TaskNotFound, WorkerDisabled, WorkerNotFound
+from tasky.errors import (
+    ConflictError,
+    QueueFull,
+    TaskNotFound,
+    WorkerDisabled,
+    WorkerNotFound,
+)
 from tasky.executor import Executor
+from tasky.ids import new_task_id
 from tasky.security import SecurityOptions
 from tasky.store import Store, open_store
 from tasky.store.base import IdempotencyConflict, NewTask
@@ -187,7 +193,7 @@ class Tasky(TaskActions):
             raise WorkerDisabled(f"worker {worker_name!r} is disabled: {reason}", detail={"worker": worker_name})
         config = item.validate_config(raw_config).model_dump(mode="json")
         new = NewTask(
-            id=str(uuid.uuid4()),
+            id=new_task_id(),
             worker=worker_name,
             config=config,
             held=hold,
