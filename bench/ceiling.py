@@ -1,7 +1,7 @@
 """Bare ASGI apps with one trivial JSON POST route: the ceilings that tasky's submit rate is compared with.
 
-Each route parses the JSON body and answers 201 with a small JSON object,
-as a task-creating POST does, but stores nothing. `/ready` answers the
+Each route parses the JSON body and responds 201 with a small JSON object,
+as a task-creating POST does, but stores nothing. `/ready` serves the
 harness's start-up probe.
 """
 

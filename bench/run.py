@@ -2,7 +2,8 @@
 
     python bench/run.py                    # the full suite (about 15 minutes on 2 cores)
     python bench/run.py --quick            # smaller counts, for iteration
-    python bench/run.py --only submit peers
+    python bench/run.py --only submit endtoend
+    python bench/run.py --report-only      # rewrite the page from the result files
 
 Each part writes bench/results/PART.json; the report is rebuilt from all
 result files present, so `--only` refreshes one part of the page. Run it
@@ -30,7 +31,7 @@ from servers import BENCH_DIR, REPO_DIR, SRC_DIR
 
 sys.path.insert(0, str(SRC_DIR))  # measure this checkout's tasky, also in the in-process part
 
-from suite import cancel, endtoend, machine, peers, profiling, report, roundtrip, scale, sqlite_rates, submit  # noqa: E402
+from suite import cancel, endtoend, machine, profiling, report, roundtrip, scale, sqlite_rates, submit  # noqa: E402
 from suite.settings import Settings, make_settings  # noqa: E402
 
 logger = logging.getLogger("bench")
@@ -42,7 +43,6 @@ PARTS: dict[str, Callable[[Settings], dict[str, Any]]] = {
     "store": sqlite_rates.run,
     "submit": submit.run,
     "endtoend": endtoend.run,
-    "peers": peers.run,
     "roundtrip": roundtrip.run,
     "scale": scale.run,
     "cancel": cancel.run,
@@ -53,6 +53,10 @@ PARTS: dict[str, Callable[[Settings], dict[str, Any]]] = {
 def main() -> int:
     args = parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.report_only:
+        DOCS_PAGE.write_text(report.render(load_results()))
+        logger.info("wrote %s", DOCS_PAGE)
+        return 0
     install_tools(args.no_install)
     workdir = Path(tempfile.mkdtemp(prefix="tasky-bench-"))
     settings = make_settings(args.quick, workdir)
@@ -130,6 +134,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller counts and one run per figure")
     parser.add_argument("--only", nargs="+", choices=list(PARTS), metavar="PART", help=f"run only these parts: {', '.join(PARTS)}")
+    parser.add_argument("--report-only", action="store_true", help="only rewrite docs/benchmarks.md from bench/results")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
     parser.add_argument("--no-install", action="store_true", help="do not install wrk or py-spy when they are missing")
     parser.add_argument("--keep", action="store_true", help="keep the temporary stores and logs")

@@ -59,5 +59,5 @@ def wait_state(client: Client, task_id: str, state: str) -> None:
         if status == 200 and body["state"] == state:
             return
         if time.monotonic() > deadline:
-            raise RuntimeError(f"task {task_id} did not become {state} within {STATE_TIMEOUT_S} s; last answer {status}: {body}")
+            raise RuntimeError(f"task {task_id} did not become {state} within {STATE_TIMEOUT_S} s; last response {status}: {body}")
         time.sleep(POLL_INTERVAL_S)

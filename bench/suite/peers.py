@@ -1,4 +1,4 @@
-"""Peers: Huey, Dramatiq and Celery measured by their own Python APIs, each in its own virtual environment.
+"""The peers (Huey, Dramatiq, Celery): their virtual environments, Redis, and the driver that measures them.
 
 The environments live in `bench/.venvs/NAME`, are created with
 `python -m venv` and filled with pip from the pinned files
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from servers import BENCH_DIR
-from suite.endtoend import read_result
+from suite.childresult import read_result
 from suite.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def ensure_venv(name: str) -> Path:
 
 
 def redis_available() -> bool:
-    """True when Redis answers on 127.0.0.1:6379, after starting it if it is installed and down."""
+    """Return whether Redis responds on 127.0.0.1:6379, after starting it if it is installed and down."""
     if _redis_ping():
         return True
     server = shutil.which("redis-server")
@@ -95,29 +95,14 @@ def run_driver(peer: str, mode: str, settings: Settings, **options: Any) -> dict
         command += [f"--{key}", str(value)]
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     completed = subprocess.run(
-        command, cwd=PEERS_DIR, env=env, capture_output=True, text=True, timeout=settings.run_timeout_s * (settings.runs + 1) + 120
+        command, cwd=PEERS_DIR, env=env, capture_output=True, text=True, timeout=settings.run_timeout_s * (options.get("runs", 1) + 1) + 120
     )
     return read_result(completed, f"{peer} {mode}")
 
 
 def peers_to_run() -> tuple[list[str], dict[str, str]]:
-    """The peers that can run here, and why the others cannot."""
+    """Return the peers that can run here, and the reason for each one that cannot."""
     skipped = {}
     if not redis_available():
         skipped = {peer: "Redis is not available on 127.0.0.1:6379" for peer in sorted(REDIS_PEERS)}
     return [peer for peer in PEER_VENVS if peer not in skipped], skipped
-
-
-def run(settings: Settings) -> dict[str, Any]:
-    peers, skipped = peers_to_run()
-    results = {}
-    for peer in peers:
-        logger.info("peer %s: %d tasks x %d runs", peer, settings.e2e_tasks, settings.runs)
-        try:
-            results[peer] = run_driver(
-                peer, "throughput", settings, tasks=settings.e2e_tasks, runs=settings.runs, timeout=settings.run_timeout_s
-            )
-        except (RuntimeError, subprocess.SubprocessError) as exc:
-            logger.error("peer %s failed: %s", peer, exc)
-            skipped[peer] = f"failed: {str(exc)[:500]}"
-    return {"tasks": settings.e2e_tasks, "results": results, "skipped": skipped}

@@ -12,6 +12,7 @@ not reported as results.
 
 from __future__ import annotations
 
+import linecache
 import re
 import shutil
 import signal
@@ -24,11 +25,15 @@ from typing import Any
 
 from loadgen import run_asyncio_load
 from servers import API, BENCH_DIR, bench_env, tasky_server
+from suite.client import Client
 from suite.settings import Settings
 from suite.storeprobe import wait_drained
 
 SAMPLE_RATE_HZ = 200
 TOP = 15
+TOP_LINES = 8
+LIST_TASKS = 1_000  # stored tasks while the list page is profiled
+LIST_REQUESTS = 1_000
 # The first marker found in a frame names its component. A Python function's
 # self time includes the C code it calls (SQLite, orjson, uvloop).
 COMPONENTS = (
@@ -68,6 +73,7 @@ def run(settings: Settings) -> dict[str, Any]:
         "submit": profile_submit(folder / "submit", settings),
         "endtoend": profile_endtoend(folder / "endtoend", settings),
         "python-api": profile_in_process(folder / "python-api", settings),
+        "list": profile_list(folder / "list", settings),
     }
 
 
@@ -90,6 +96,17 @@ def profile_endtoend(folder: Path, settings: Settings) -> dict[str, Any]:
                 total=settings.e2e_tasks, duration_s=settings.run_timeout_s,
             )
             wait_drained(folder / "tasky.db", settings.run_timeout_s)
+    return summarize(recorder.output)
+
+
+def profile_list(folder: Path, settings: Settings) -> dict[str, Any]:
+    """Sample the node while one client reads the first page of `GET /tasks` again and again."""
+    with tasky_server(folder) as server:
+        run_asyncio_load(server.port, f"{API}/workers/noop", b"{}", settings.e2e_connections, total=LIST_TASKS, duration_s=settings.run_timeout_s)
+        wait_drained(folder / "tasky.db", settings.run_timeout_s)
+        with Client(server.port) as client, Recorder(server.pid, folder / "list.txt") as recorder:
+            for _ in range(LIST_REQUESTS):
+                client.get(f"{API}/tasks")
     return summarize(recorder.output)
 
 
@@ -139,6 +156,7 @@ def summarize(path: Path) -> dict[str, Any]:
     by_thread: Counter[str] = Counter()
     by_component: Counter[str] = Counter()
     self_time: Counter[str] = Counter()
+    self_lines: Counter[str] = Counter()
     loop_inclusive: Counter[str] = Counter()
     total = 0
     for line in path.read_text().splitlines():
@@ -147,7 +165,10 @@ def summarize(path: Path) -> dict[str, Any]:
             continue
         frames = stack_text.split(";")
         head = THREAD_HEAD.match(frames[0])
-        frames = [short_frame(frame) for frame in (frames[1:] if head else frames)]
+        frames = frames[1:] if head else frames
+        if frames:
+            self_lines[frames[-1]] += int(count_text)
+        frames = [short_frame(frame) for frame in frames]
         group = thread_group((head.group("name") if head else None) or "", frames)
         count = int(count_text)
         total += count
@@ -160,13 +181,14 @@ def summarize(path: Path) -> dict[str, Any]:
                 if is_interesting(frame):
                     loop_inclusive[frame] += count
     if not total:
-        return {"samples": 0, "threads": {}, "components": [], "self": [], "loop_inclusive": []}
+        return {"samples": 0, "threads": {}, "components": [], "self": [], "self_lines": [], "loop_inclusive": []}
     loop_total = by_thread["event loop"] or 1
     return {
         "samples": total,
         "threads": {name: count / total for name, count in by_thread.most_common()},
         "components": [(name, count / total) for name, count in by_component.most_common(TOP)],
         "self": [(name, count / total) for name, count in self_time.most_common(TOP)],
+        "self_lines": [(with_source(frame), count / total) for frame, count in self_lines.most_common(TOP_LINES)],
         "loop_inclusive": [(name, count / loop_total) for name, count in loop_inclusive.most_common(TOP)],
     }
 
@@ -194,6 +216,19 @@ def short_frame(frame: str) -> str:
     """`function (file)` without the line number, so one function counts as one entry."""
     match = FRAME.match(frame)
     return f"{match.group('function')} ({match.group('file')})" if match else frame
+
+
+def with_source(frame: str) -> str:
+    """Append the source text of a frame's line when the file is found on the import path."""
+    match = re.match(r"^.* \((?P<file>[^():]+):(?P<line>\d+)\)$", frame)
+    if match is None:
+        return frame
+    for folder in sys.path:
+        candidate = Path(folder or ".") / match.group("file")
+        if candidate.is_file():
+            text = linecache.getline(str(candidate), int(match.group("line"))).strip()
+            return f"{frame}: {text}" if text else frame
+    return frame
 
 
 def component(frame: str) -> str:

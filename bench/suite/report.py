@@ -27,7 +27,8 @@ TASKY_E2E_LABELS = {
     "http-noop-async": "tasky over HTTP, async no-op",
     "python-api-noop": "tasky through its Python API, plain-function no-op",
 }
-PART_ORDER = ("store", "submit", "endtoend", "peers", "roundtrip", "scale", "cancel", "profile")
+LATENCY_NAMES = ("status", "list", "list_filtered")
+PART_ORDER = ("store", "submit", "endtoend", "roundtrip", "scale", "cancel", "profile")
 
 
 @dataclass
@@ -44,7 +45,7 @@ def render(results: dict[str, Any]) -> str:
         header(results),
         targets_section(results),
         submit_section(results.get("submit")),
-        endtoend_section(results.get("endtoend"), results.get("peers")),
+        endtoend_section(results.get("endtoend")),
         roundtrip_section(results.get("roundtrip")),
         scale_section(results.get("scale")),
         cancel_section(results.get("cancel")),
@@ -61,8 +62,7 @@ def render_part(name: str, record: dict[str, Any]) -> str:
     renderers: dict[str, Callable[[], str]] = {
         "store": lambda: store_section(record),
         "submit": lambda: submit_section(record),
-        "endtoend": lambda: endtoend_section(record, None),
-        "peers": lambda: endtoend_section(None, record),
+        "endtoend": lambda: endtoend_section(record),
         "roundtrip": lambda: roundtrip_section(record),
         "scale": lambda: scale_section(record),
         "cancel": lambda: cancel_section(record),
@@ -80,7 +80,9 @@ def header(results: dict[str, Any]) -> str:
     dates = sorted(part["finished_at"] for part in parts)
     mode = "quick mode (`--quick`, smaller counts, one run per figure)" if quick else "full mode"
     days = sorted({date[:10] for date in dates})
-    when = " to ".join([days[0], days[-1]]) if len(days) > 1 else (days[0] if days else "never")
+    when = "never"
+    if days:
+        when = f"{days[0]} to {days[-1]}" if len(days) > 1 else days[0]
     return "\n".join([
         "# Benchmarks",
         "",
@@ -94,12 +96,14 @@ def header(results: dict[str, Any]) -> str:
         "```",
         "python bench/run.py            # full suite",
         "python bench/run.py --quick    # smaller counts, for iteration",
-        "python bench/run.py --only submit endtoend peers",
+        "python bench/run.py --only submit endtoend",
+        "python bench/run.py --report-only    # rewrite this page from bench/results/*.json",
         "```",
         "",
         "The suite installs `wrk` (apt) and `py-spy` (pip) when they are missing, creates the peers' virtual",
         "environments under `bench/.venvs/`, and starts Redis on 127.0.0.1:6379 if it is installed but not",
-        "running. All servers listen on 127.0.0.1 only.",
+        "running. All servers listen on 127.0.0.1 only. The full suite takes about 15 minutes on 2 cores",
+        "(the time of each part is listed at the end of this page).",
         "",
         f"Recorded: {when}, {mode}.",
     ])
@@ -108,7 +112,7 @@ def header(results: dict[str, Any]) -> str:
 def targets_section(results: dict[str, Any]) -> str:
     checks = [
         check_submit(results.get("submit")),
-        *check_endtoend(results.get("endtoend"), results.get("peers")),
+        *check_endtoend(results.get("endtoend")),
         *check_roundtrip(results.get("roundtrip")),
         *check_scale(results.get("scale")),
         check_cancel(results.get("cancel")),
@@ -133,11 +137,11 @@ def check_submit(record: dict[str, Any] | None) -> Check:
     return at_least(name, ratio, 0.55)
 
 
-def check_endtoend(e2e: dict[str, Any] | None, peer_record: dict[str, Any] | None) -> list[Check]:
+def check_endtoend(record: dict[str, Any] | None) -> list[Check]:
     first = "End-to-end over HTTP vs the fastest Redis peer"
     second = "End-to-end over HTTP vs Huey on SQLite"
-    tasky = e2e["data"]["results"].get("http-noop", {}).get("tasks_per_s") if e2e else None
-    peer_results = peer_record["data"]["results"] if peer_record else {}
+    peer_results = record["data"]["results"] if record else {}
+    tasky = peer_results.get("http-noop", {}).get("tasks_per_s")
     candidates = [(peer_results[name]["tasks_per_s"], name) for name in FASTEST_PEERS if name in peer_results]
     fastest = max(candidates) if candidates else None
     huey_sqlite = peer_results.get("huey-sqlite", {}).get("tasks_per_s")
@@ -173,12 +177,13 @@ def check_scale(record: dict[str, Any] | None) -> list[Check]:
     if record is None:
         return [Check("Status and list latency with many stored tasks", "-", "p99 < 10 ms", None)]
     data = record["data"]
+    comparison = data["comparison"]
     total = data["stages"]["total"]
-    tasks = f"{total['tasks']:,}"
+    tasks = f"{comparison['tasks']['large']:,}"
+    small_tasks = f"{comparison['tasks']['small']:,}"
     checks = []
     for name, label in (("status", "Status"), ("list", "List page")):
-        checks.append(below_ms(f"{label} p99 with {tasks} stored tasks", total["latency"][name]["p99_ms"], 10.0))
-        small_tasks = f"{data['stages']['small']['tasks']:,}"
+        checks.append(below_ms(f"{label} p99 with {tasks} stored tasks", comparison["large"][name]["p99_ms"], 10.0))
         checks.append(at_most(f"{label} p99, {tasks} vs {small_tasks} stored tasks", data["ratios"][name], 1.5))
     middle = data["stages"]["middle"]["tasks"]
     growth = data["rss_growth_mb"]
@@ -237,35 +242,34 @@ def submit_section(record: dict[str, Any] | None) -> str:
     )
 
 
-def endtoend_section(e2e: dict[str, Any] | None, peer_record: dict[str, Any] | None) -> str:
-    if e2e is None and peer_record is None:
+def endtoend_section(record: dict[str, Any] | None) -> str:
+    if record is None:
         return ""
-    rows: list[tuple[str, dict[str, Any]]] = []
-    if e2e:
-        rows += [(TASKY_E2E_LABELS.get(name, name), result) for name, result in e2e["data"]["results"].items()]
-    if peer_record:
-        rows += [(PEER_LABELS.get(name, name), result) for name, result in peer_record["data"]["results"].items()]
-    reference = e2e["data"]["results"].get("http-noop", {}).get("tasks_per_s") if e2e else None
+    data = record["data"]
+    results = data["results"]
+    reference = results.get("http-noop", {}).get("tasks_per_s")
     body = []
-    for label, result in rows:
+    for name, result in results.items():
         runs = result["runs"]
         ratio = f"{reference / result['tasks_per_s']:.2f}" if reference and result["tasks_per_s"] else "-"
         incomplete = sum(1 for run in runs if run["timed_out"])
         note = f"{incomplete} run(s) timed out" if incomplete else ""
-        body.append([label, num(result["tasks_per_s"]), spread(runs), f"{statistics.median(run['enqueue_s'] for run in runs):.2f} s", ratio, note])
-    tasks = (e2e or peer_record)["data"]["tasks"]  # type: ignore[index]
-    text = (
+        label = TASKY_E2E_LABELS.get(name) or PEER_LABELS.get(name, name)
+        submit_time = statistics.median(run["enqueue_s"] for run in runs)
+        body.append([label, num(result["tasks_per_s"]), spread(runs), f"{submit_time:.2f} s", ratio, note])
+    commands = [f"- {PEER_LABELS[name]}: `{result['worker_command']}`" for name, result in results.items() if name in PEER_LABELS]
+    skipped = [f"- {PEER_LABELS.get(name, name)}: not measured ({reason})" for name, reason in data.get("skipped", {}).items()]
+    return (
         "## End-to-end throughput\n\n"
-        f"{tasks:,} no-op tasks per run, from the first submission to the last completion, median of the runs. "
-        "tasky runs one process (API, executor and store); each peer runs its own worker command with two "
-        "worker processes and is fed by its own Python API from one client process.\n\n"
+        f"{data['tasks']:,} no-op tasks per run, from the first submission to the last completion. tasky runs one "
+        f"process (API, executor and store) and gets its tasks over {data['connections']} keep-alive connections or "
+        "from as many coroutines in its own process; each peer runs its own worker command with two worker processes "
+        "and is fed by its own Python API from one client process. The systems take turns, one run each per round; "
+        "the figure is the median over the rounds.\n\n"
         + table(["system", "tasks/s", "runs (tasks/s)", "submit time", "tasky over HTTP / this", "note"], body)
+        + "\n\nPeer worker commands:\n\n"
+        + "\n".join(commands + skipped)
     )
-    if peer_record:
-        commands = [f"- {PEER_LABELS.get(name, name)}: `{result['worker_command']}`" for name, result in peer_record["data"]["results"].items()]
-        skipped = [f"- {PEER_LABELS.get(name, name)}: not measured ({reason})" for name, reason in peer_record["data"]["skipped"].items()]
-        text += "\n\nPeer worker commands:\n\n" + "\n".join(commands + skipped)
-    return text
 
 
 def roundtrip_section(record: dict[str, Any] | None) -> str:
@@ -302,25 +306,33 @@ def scale_section(record: dict[str, Any] | None) -> str:
     rows = []
     for stage in ("small", "middle", "total"):
         item = data["stages"][stage]
-        latency = item["latency"]
         rows.append([
             f"{item['tasks']:,}",
-            pair(latency["status"]),
-            pair(latency["list"]),
-            pair(latency["list_filtered"]),
             f"{item['rss_mb']:.1f} MB",
-            f"{item['store_bytes'] / 2**20:,.1f} MiB",
+            f"{item['store_bytes'] / 2**20:,.1f} MiB ({item.get('store_file_bytes', item['store_bytes']) / 2**20:,.1f} MiB)",
             f"{item['store_bytes_per_task']:,.0f} B",
+            *(pair(item["latency"][name]) for name in LATENCY_NAMES),
         ])
+    comparison = data["comparison"]
+    latency_rows = []
+    for size in ("large", "small"):
+        latency_rows.append([f"{comparison['tasks'][size]:,}", *(pair(comparison[size][name]) for name in LATENCY_NAMES)])
+    latency_rows.append(["ratio of the p99s", *(f"{data['ratios'][name]:.2f}" for name in LATENCY_NAMES)])
     fill = data["fill"]
     return (
         "## Scale\n\n"
-        "One node through the whole part. Real no-op tasks run over HTTP up to the second row; then "
-        f"{fill['inserted']:,} finished tasks (copies of the real rows and their events, new ids) were inserted "
-        f"straight into SQLite in {fill['seconds']:.0f} s while the node kept running, and 10,000 more real tasks ran. "
         "Latencies are p50 / p99 of sequential requests on one keep-alive connection: `GET /tasks/{id}/status` "
-        "of random stored tasks, `GET /tasks` (first page of 50) and `GET /tasks?state=completed&worker=noop`.\n\n"
-        + table(["stored tasks", "status", "list", "filtered list", "server RSS", "store size", "per task"], rows)
+        "of random stored tasks, `GET /tasks` (first page of 50) and `GET /tasks?state=completed&worker=noop`. "
+        "The target compares two nodes measured in turns (one request to each), a node with many stored tasks and "
+        "a second node with few, so that other work on the machine slows both alike:\n\n"
+        + table(["stored tasks", "status", "list", "filtered list"], latency_rows)
+        + "\n\nOne node ran through the whole part. Real no-op tasks ran over HTTP up to the second row below; then "
+        f"{fill['inserted']:,} finished tasks (copies of the real rows and their events, with new ids) were inserted "
+        f"straight into SQLite in {fill['seconds']:.0f} s while the node kept running, and 10,000 more real tasks ran. "
+        "Store size counts the SQLite pages in use (in brackets: the database and write-ahead log files, "
+        "which keep space the store has freed). The latencies in this table were measured on that node alone "
+        "at each stage:\n\n"
+        + table(["stored tasks", "server RSS", "store size (files)", "per task", "status", "list", "filtered list"], rows)
     )
 
 
@@ -363,7 +375,12 @@ def profile_tables(record: dict[str, Any]) -> str:
     if "skipped" in data:
         return f"Profiles: not recorded ({data['skipped']})."
     blocks = []
-    titles = {"submit": "Submit path", "endtoend": "End-to-end path over HTTP", "python-api": "End-to-end path through the Python API"}
+    titles = {
+        "submit": "Submit path",
+        "endtoend": "End-to-end path over HTTP",
+        "python-api": "End-to-end path through the Python API",
+        "list": "List page (`GET /tasks`, 1,000 stored tasks)",
+    }
     for name, title in titles.items():
         if name not in data:
             continue
@@ -376,6 +393,8 @@ def profile_tables(record: dict[str, Any]) -> str:
             + table(["component [thread]", "share"], [[name, f"{share:.1%}"] for name, share in profile["components"]])
             + "\n\nTop functions by self time (share of all samples):\n\n"
             + table(["function [thread]", "share"], [[f"`{fn}`", f"{share:.1%}"] for fn, share in profile["self"]])
+            + "\n\nTop source lines by self time:\n\n"
+            + table(["line", "share"], [[f"`{line}`", f"{share:.1%}"] for line, share in profile.get("self_lines", [])])
             + "\n\ntasky functions and the library calls they make, by inclusive time on the event loop thread "
             "(share of that thread's samples):\n\n"
             + table(["function", "share"], [[f"`{fn}`", f"{share:.1%}"] for fn, share in profile["loop_inclusive"]])
@@ -407,7 +426,7 @@ def machine_section(record: dict[str, Any] | None, results: dict[str, Any]) -> s
         return ""
     packages = ", ".join(f"{name} {version}" for name, version in record["packages"].items())
     peer_versions: dict[str, str] = {}
-    for part in ("peers", "roundtrip"):
+    for part in ("endtoend", "roundtrip"):
         for result in results.get(part, {}).get("data", {}).get("results", {}).values():
             peer_versions.update(result.get("versions", {}))
     lines = [

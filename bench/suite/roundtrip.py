@@ -15,7 +15,7 @@ from typing import Any
 
 from servers import API, tasky_server
 from suite.client import Client
-from suite.peers import REDIS_PEERS, peers_to_run, run_driver
+from suite.peers import peers_to_run, run_driver
 from suite.settings import Settings
 from loadgen import percentile
 

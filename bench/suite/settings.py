@@ -21,7 +21,7 @@ class Settings:
     scale_middle: int  # finished tasks run through the node before the first RSS reading
     scale_total: int  # stored tasks of the large latency measurement
     latency_requests: int  # requests per latency measurement of the scale part
-    run_timeout_s: float  # the longest one throughput run may take
+    run_timeout_s: float  # maximum duration of one throughput run
     profile_duration_s: float
 
 

@@ -1,8 +1,8 @@
 """Read-only looks into a tasky SQLite store from outside the node.
 
 The end-to-end clock stops at the `finished_at` of the last task, as the
-store recorded it, so the measurement has the same resolution as the
-peers' (the moment the last task finished) and needs no polling of the API
+store recorded it. That gives the measurement the same resolution as the
+peers' (the moment the last task finished), and the API is not polled
 while tasks are submitted.
 """
 
@@ -62,3 +62,15 @@ def task_count(path: Path) -> int:
 def store_bytes(path: Path) -> int:
     """Size of the database file plus its write-ahead log."""
     return sum(candidate.stat().st_size for candidate in (path, Path(f"{path}-wal")) if candidate.exists())
+
+
+def used_bytes(path: Path) -> int:
+    """Return the bytes of the pages in use as of the latest commit, the write-ahead log included."""
+    conn = connect(path)
+    try:
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        return (pages - free) * page_size
+    finally:
+        conn.close()
