@@ -173,7 +173,7 @@ def measure_round_trip(call: Callable[[], Any], count: int, timeout_s: float) ->
         samples_ms.append((time.perf_counter() - started) * 1000)
         if time.monotonic() > deadline:
             break
-    return latency_summary(samples_ms)
+    return {**latency_summary(samples_ms), "samples_ms": samples_ms}
 
 
 def latency_summary(samples_ms: list[float]) -> dict[str, Any]:

@@ -291,9 +291,17 @@ def roundtrip_section(record: dict[str, Any] | None) -> str:
         for name, result in results.items()
     ]
     skipped = "".join(f"\n- {PEER_LABELS.get(name, name)}: not measured ({reason})" for name, reason in data["skipped"].items())
+    phases = results["tasky"].get("phases_p50_ms")
+    if phases:
+        skipped += (
+            f"\n\nWhere tasky's round trip goes, medians from the tasks' stored times: {phases['queued']:.2f} ms queued "
+            f"(created until claimed), {phases['running']:.2f} ms running (claimed until the finish was stored), "
+            f"{phases['client']:.2f} ms in HTTP requests and polling."
+        )
     return (
         "## Round trip\n\n"
-        f"One task submitted and its result read, {data['count']} times in a row after 10 untimed ones.\n\n"
+        f"One task submitted and its result read, {data['count']} times per system in {data.get('blocks', 1)} blocks "
+        "that alternate between the systems; each block follows 10 untimed round trips.\n\n"
         + table(["system", "p50", "p99", "max", "p50 / Celery's", "how the result is read"], rows)
         + skipped
     )
