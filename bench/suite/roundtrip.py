@@ -5,7 +5,7 @@ tasky has no call that blocks until a result is ready, so the client polls
 millisecond, the interval that Huey is given here too. Celery and Dramatiq
 wait on Redis with their defaults. The systems take turns in blocks
 (tasky, then each peer, and again), so other work on the machine slows
-them alike; each system's percentiles pool all its blocks.
+them alike. Each system's percentiles pool all its blocks.
 """
 
 from __future__ import annotations
@@ -35,12 +35,15 @@ def run(settings: Settings) -> dict[str, Any]:
     samples: dict[str, list[float]] = defaultdict(list)
     details: dict[str, dict[str, Any]] = {}
     phases: list[dict[str, float]] = []
-    block = max(1, settings.round_trips // settings.runs)
-    with tasky_server(settings.workdir / "roundtrip") as server, Client(server.port) as client:
-        for _ in range(WARM_UP):
-            round_trip(client)
-        for _ in range(settings.runs):
-            samples["tasky"] += timed_round_trips(client, block, settings.run_timeout_s, phases)
+    blocks = [settings.round_trips // settings.runs + (index < settings.round_trips % settings.runs) for index in range(settings.runs)]
+    with tasky_server(settings.workdir / "roundtrip") as server:
+        for block in blocks:
+            # A new connection per block: the server closes idle keep-alive
+            # connections (after 5 s in uvicorn) while the peers take their turn.
+            with Client(server.port) as client:
+                for _ in range(WARM_UP):
+                    round_trip(client)
+                samples["tasky"] += timed_round_trips(client, block, settings.run_timeout_s, phases)
             for peer in list(peers):
                 try:
                     result = run_driver(peer, "round-trip", settings, count=block, timeout=settings.run_timeout_s)
@@ -54,8 +57,8 @@ def run(settings: Settings) -> dict[str, Any]:
     results = {name: {**summary(values), **details.get(name, {})} for name, values in samples.items()}
     results["tasky"]["phases_p50_ms"] = {name: statistics.median(item[name] for item in phases) for name in phases[0]}
     return {
-        "count": block * settings.runs,
-        "blocks": settings.runs,
+        "count": settings.round_trips,
+        "blocks": len(blocks),
         "poll_interval_ms": POLL_INTERVAL_S * 1000,
         "results": results,
         "skipped": skipped,
