@@ -267,9 +267,9 @@ def endtoend_section(record: dict[str, Any] | None) -> str:
         "## End-to-end throughput\n\n"
         f"{data['tasks']:,} no-op tasks per run, from the first submission to the last completion. tasky runs one "
         f"process (API, executor and store) and gets its tasks over {data['connections']} keep-alive connections or "
-        "from as many coroutines in its own process; each peer runs its own worker command with two worker processes "
-        "and is fed by its own Python API from one client process. The systems take turns, one run each per round; "
-        "the figure is the median over the rounds.\n\n"
+        "from as many coroutines in its own process. Each peer runs its own worker command with two worker processes "
+        "and is fed by its own Python API from one client process. The systems take turns, one run each per round, "
+        "and the figure is the median over the rounds.\n\n"
         + table(["system", "tasks/s", "runs (tasks/s)", "submit time", "tasky over HTTP / this", "note"], body)
         + "\n\nPeer worker commands:\n\n"
         + "\n".join(commands + skipped)
@@ -338,7 +338,7 @@ def scale_section(record: dict[str, Any] | None) -> str:
         "The target compares two nodes measured in turns (one request to each), a node with many stored tasks and "
         "a second node with few, so that other work on the machine slows both alike:\n\n"
         + table(["stored tasks", "status", "list", "filtered list"], latency_rows)
-        + "\n\nOne node ran through the whole part. Real no-op tasks ran over HTTP up to the second row below; then "
+        + "\n\nOne node ran through the whole part. Real no-op tasks ran over HTTP up to the second row below. Then "
         f"{fill['inserted']:,} finished tasks (copies of the real rows and their events, with new ids) were inserted "
         f"straight into SQLite in {fill['seconds']:.0f} s while the node kept running, and 10,000 more real tasks ran. "
         "Store size counts the SQLite pages in use (in brackets: the database and write-ahead log files, "
@@ -455,9 +455,9 @@ def machine_section(record: dict[str, Any] | None, results: dict[str, Any]) -> s
     durations = [f"{name} {results[name]['seconds']:.0f} s{load_note(results[name])}" for name in PART_ORDER if name in results]
     lines += [
         "",
-        "Time per part in the recorded run, with the 1-minute load average before and after it (2 cores; a load",
-        "well above what the part itself puts on the machine means other work ran beside it and skewed its",
-        "figures): " + ", ".join(durations) + ".",
+        "Time per part in the recorded run, with the 1-minute load average before and after it. The machine has",
+        "2 cores, and a load well above what a part itself puts on it means that other work ran beside the part",
+        "and skewed its figures: " + ", ".join(durations) + ".",
     ]
     return "\n".join(lines)
 
