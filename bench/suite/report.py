@@ -425,9 +425,10 @@ def method_section() -> str:
         "- tasky's end-to-end clock stops at the largest `finished_at` in the store, which is set in the",
         "  transaction that stores the final state. The peers' no-op tasks send one datagram on a Unix socket",
         "  when their body has run, and the clock stops at the last one received.",
-        "- Peers: Huey on SQLite uses Huey's defaults (WAL, SQLite's default synchronous); the Redis peers use",
-        "  the Redis server on 127.0.0.1:6379 (each its own database number, emptied first). Redis here keeps",
-        "  nothing on disk, so no peer promises what tasky does: that an accepted task survives a power loss.",
+        "- Peers: Huey on SQLite uses Huey's defaults, WAL and SQLite's default synchronous setting, which is",
+        "  FULL in the SQLite build measured here, so its queue is as durable as tasky's store. The Redis peers",
+        "  use the Redis server on 127.0.0.1:6379, each with its own database number, emptied first. That Redis",
+        "  runs without snapshots or an append-only file, so the Redis peers lose accepted tasks when it stops.",
         "- Throughput figures are medians of 3 runs (1 in quick mode) after a warm-up; latency percentiles are",
         "  nearest-rank over all samples.",
     ])
