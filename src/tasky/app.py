@@ -19,8 +19,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tasky.errors import IllegalTransition, TaskNotFound, WorkerDisabled, WorkerNotFound
+from tasky.errors import IllegalTransition, TaskNotFound, TaskPruned, WorkerDisabled, WorkerNotFound
 from tasky.executor import Executor
+from tasky.observability import Observability
+from tasky.settings import RetentionSettings, TaskLogSettings, WebhookSettings
 from tasky.store import Store, open_store
 from tasky.task import Task, TaskState
 from tasky.worker import Worker, WorkerRegistry
@@ -46,7 +48,8 @@ class Tasky:
 
     `store` is a SQLite file path (or a ready `Store`). `cancel_wait_s` is how
     long a cancel request waits for a running task to stop before it is
-    answered with 202 and the task still running.
+    answered with 202 and the task still running. `task_logs`, `retention`
+    and `webhooks` are the sections of the same name in `tasky.settings`.
     """
 
     def __init__(
@@ -58,6 +61,9 @@ class Tasky:
         cancel_wait_s: float = 2.0,
         shutdown_grace_s: float = 10.0,
         max_body_bytes: int = 1024 * 1024,
+        task_logs: TaskLogSettings | None = None,
+        retention: RetentionSettings | None = None,
+        webhooks: WebhookSettings | None = None,
     ) -> None:
         self.registry = WorkerRegistry(workers)
         self.store: Store = open_store(store) if isinstance(store, str) else store
@@ -65,7 +71,10 @@ class Tasky:
         self.cancel_wait_s = cancel_wait_s
         self.shutdown_grace_s = shutdown_grace_s
         self.max_body_bytes = max_body_bytes
-        self.executor = Executor(self.store, self.registry, self.node)
+        self.observability = Observability(
+            self.store, self.registry, self.node, task_logs=task_logs, retention=retention, webhooks=webhooks
+        )
+        self.executor = Executor(self.store, self.registry, self.node, sink=self.observability.sink)
         self.ready = False
         self._asgi: FastAPI | None = None
 
@@ -79,13 +88,20 @@ class Tasky:
 
     async def start(self) -> None:
         await self.store.open()
+        await self.observability.start()
         await self.executor.start()
         self.ready = True
         logger.info("node %s ready with workers: %s", self.node, ", ".join(self.registry.names()) or "(none)")
 
-    async def stop(self) -> None:
+    def begin_shutdown(self) -> None:
+        """Report not ready and end the event streams; the server calls it when a stop signal arrives."""
         self.ready = False
+        self.observability.begin_shutdown()
+
+    async def stop(self) -> None:
+        self.begin_shutdown()
         await self.executor.stop(self.shutdown_grace_s)
+        await self.observability.stop()
         await self.store.close()
         logger.info("node %s stopped", self.node)
 
@@ -122,14 +138,16 @@ class Tasky:
 
     # Tasks -------------------------------------------------------------------
 
-    async def create_task(self, worker_name: str, raw_config: Any) -> Task:
-        """Validate the config, store the task as `queued` (durably) and wake the executor."""
+    async def create_task(self, worker_name: str, raw_config: Any, *, callback_url: str | None = None) -> Task:
+        """Validate the config (and callback URL), store the task as `queued` (durably) and wake the executor."""
         item = self.worker(worker_name)
         reason = item.disabled_reason()
         if reason:
             raise WorkerDisabled(f"worker {worker_name!r} is disabled: {reason}", detail={"worker": worker_name})
         config = item.validate_config(raw_config)
-        task = await self.store.create_task(str(uuid.uuid4()), worker_name, config.model_dump(mode="json"))
+        if callback_url is not None:
+            callback_url = self.observability.webhooks.check_url(callback_url)
+        task = await self.store.create_task(str(uuid.uuid4()), worker_name, config.model_dump(mode="json"), callback_url=callback_url)
         logger.info("task %s of worker %s queued", task.id, worker_name, extra={"task_id": task.id, "worker": worker_name, "state": "queued"})
         self.executor.notify(worker_name)
         return task
@@ -137,6 +155,12 @@ class Tasky:
     async def get_task(self, task_id: str) -> Task:
         task = await self.store.get_task(task_id)
         if task is None:
+            pruned_at = await self.store.pruned_at(task_id)
+            if pruned_at is not None:
+                raise TaskPruned(
+                    f"task {task_id!r} finished long ago and was deleted by retention at {pruned_at.isoformat()}",
+                    detail={"id": task_id, "pruned_at": pruned_at.isoformat()},
+                )
             raise TaskNotFound(f"no task with id {task_id!r}; list tasks at /tasky/v1/tasks", detail={"id": task_id})
         return task
 
@@ -152,7 +176,10 @@ class Tasky:
         if task.state is TaskState.QUEUED:
             canceled = await self.store.transition(task_id, [TaskState.QUEUED], TaskState.CANCELED)
             if canceled is not None:
-                logger.info("task %s canceled while queued", task_id, extra={"task_id": task_id, "state": "canceled"})
+                logger.info(
+                    "task %s of worker %s canceled while queued", task_id, task.worker,
+                    extra={"task_id": task_id, "worker": task.worker, "node": self.node, "state": "canceled"},
+                )
                 return ActionResult(canceled)
             task = await self.get_task(task_id)  # claimed meanwhile: cancel it as a running task
         if task.state not in ACTIVE:

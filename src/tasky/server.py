@@ -6,11 +6,15 @@ clear line instead of a uvicorn traceback.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import socket
 from dataclasses import dataclass
+from types import FrameType
 from typing import TYPE_CHECKING
+
+import uvicorn
 
 from tasky.errors import ConfigurationError
 
@@ -71,8 +75,6 @@ def bind(addr: Address) -> socket.socket:
 
 def run(tasky: Tasky, addr: str = DEFAULT_ADDR, *, insecure: bool = False, access_log: bool = False) -> None:
     """Serve `tasky` on `addr` until SIGINT or SIGTERM."""
-    import uvicorn
-
     address = parse_addr(addr)
     if not address.is_loopback and not insecure:
         raise ConfigurationError(
@@ -89,7 +91,31 @@ def run(tasky: Tasky, addr: str = DEFAULT_ADDR, *, insecure: bool = False, acces
         lifespan="on",
         timeout_graceful_shutdown=tasky.shutdown_grace_s + 5,
     )
-    server = uvicorn.Server(config)
+    server = _NodeServer(config, tasky)
     logger.info("tasky listening on http://%s (API under /tasky/v1, docs at /docs)", address)
     logger.info("serving workers: %s", ", ".join(tasky.registry.names()) or "(none)")
     server.run(sockets=[sock])
+
+
+class _NodeServer(uvicorn.Server):
+    """uvicorn's server, telling the node as soon as a stop signal arrives.
+
+    uvicorn waits for open connections before it runs the shutdown of the
+    app, so without this an event stream would hold the stop for the whole
+    graceful timeout, and /readyz would still answer ready meanwhile.
+    """
+
+    def __init__(self, config: uvicorn.Config, tasky: Tasky) -> None:
+        super().__init__(config)
+        self._tasky = tasky
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets=sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            # A signal handler may interrupt the loop anywhere; hand the work to the loop itself.
+            self._loop.call_soon_threadsafe(self._tasky.begin_shutdown)
+        super().handle_exit(sig, frame)

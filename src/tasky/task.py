@@ -113,6 +113,9 @@ class Task(BaseModel):
     cancel_requested: bool = False
     node: str | None = None
     updated_at: datetime
+    callback_url: str | None = None  # where the final status is POSTed (webhook)
+    log_lines: int = 0  # log lines stored
+    log_dropped: int = 0  # log lines dropped after the task's log reached its limit
 
     def run_time_s(self, now: datetime | None = None) -> float | None:
         """Return the time spent running, leaving out the time spent paused."""

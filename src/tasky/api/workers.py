@@ -27,7 +27,8 @@ def build_worker_router(tasky: Tasky) -> APIRouter:
 
     async def create(name: str, request: Request) -> JSON:
         raw = await read_json_body(request, tasky.max_body_bytes)
-        task = await tasky.create_task(name, {} if raw is None else raw)
+        callback_url = request.query_params.get("callback_url")
+        task = await tasky.create_task(name, {} if raw is None else raw, callback_url=callback_url)
         return JSON(task_json(task), status_code=201, headers={"Location": task_path(task.id)})
 
     # One documented route per worker, so /docs shows each config schema;

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tasky.context import TaskContext
+from tasky.context import ContextSink, TaskContext
 from tasky.executor.outcome import Outcome, outcome_of_exception, outcome_of_result
 from tasky.store.base import Change, Store
 from tasky.task import Task, TaskState
@@ -50,11 +50,11 @@ class StoreSink:
 
 
 class Executor:
-    def __init__(self, store: Store, registry: WorkerRegistry, node: str) -> None:
+    def __init__(self, store: Store, registry: WorkerRegistry, node: str, *, sink: ContextSink | None = None) -> None:
         self.store = store
         self.registry = registry
         self.node = node
-        self._sink = StoreSink(store)
+        self._sink = sink or StoreSink(store)
         self._running: dict[str, RunningTask] = {}
         self._running_by_worker: dict[str, set[str]] = defaultdict(set)
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)

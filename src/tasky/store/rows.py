@@ -44,6 +44,9 @@ def task_from_row(row: Mapping[str, Any]) -> Task:
         cancel_requested=bool(row["cancel_requested"]),
         node=row["node"],
         updated_at=to_datetime(row["updated_at"]),
+        callback_url=row["callback_url"],
+        log_lines=row["log_lines"],
+        log_dropped=row["log_dropped"],
     )
 
 

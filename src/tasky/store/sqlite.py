@@ -29,6 +29,7 @@ import orjson
 
 from tasky.store.base import Change, Event, TaskFilter, TaskPage
 from tasky.store.rows import event_from_row, task_from_row
+from tasky.store.sqlite_observability import SQLiteObservability, append_log_line
 from tasky.task import Task, TaskState
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ BUSY_TIMEOUT_MS = 5000
 ACTIVE = (TaskState.RUNNING.value, TaskState.PAUSED.value)
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteObservability):
     """`Store` on a SQLite file; see the module docstring for the write path."""
 
     def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
@@ -53,6 +54,7 @@ class SQLiteStore:
         self._writer: threading.Thread | None = None
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()
+        self._commit_listeners: list[Callable[[], None]] = []
 
     # Life cycle --------------------------------------------------------------
 
@@ -79,6 +81,9 @@ class SQLiteStore:
             self._reader.close()
             self._reader = None
         logger.info("closed SQLite store %s", self.path)
+
+    def add_commit_listener(self, listener: Callable[[], None]) -> None:
+        self._commit_listeners.append(listener)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -142,6 +147,14 @@ class SQLiteStore:
                 future.set_result(value)
             else:
                 future.set_exception(value)
+        self._notify_commit()
+
+    def _notify_commit(self) -> None:
+        for listener in self._commit_listeners:
+            try:
+                listener()
+            except Exception:  # a broken listener must not stop the writer thread
+                logger.exception("a commit listener of the SQLite store failed")
 
     @staticmethod
     def _run_in_savepoint(conn: sqlite3.Connection, fn: WriteFn) -> tuple[bool, Any]:
@@ -193,14 +206,15 @@ class SQLiteStore:
 
     # Writes ------------------------------------------------------------------
 
-    async def create_task(self, task_id: str, worker: str, config: dict[str, Any]) -> Task:
+    async def create_task(self, task_id: str, worker: str, config: dict[str, Any], *, callback_url: str | None = None) -> Task:
         config_json = orjson.dumps(config).decode()
 
         def insert(conn: sqlite3.Connection) -> Task:
             now = time.time()
             row = conn.execute(
-                "INSERT INTO tasks (id, worker, state, config, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
-                (task_id, worker, TaskState.QUEUED.value, config_json, now, now),
+                "INSERT INTO tasks (id, worker, state, config, created_at, updated_at, callback_url) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                (task_id, worker, TaskState.QUEUED.value, config_json, now, now, callback_url),
             ).fetchone()
             _insert_event(conn, task_id, worker, now, "state", {"state": "queued", "attempt": 1})
             return task_from_row(row)
@@ -270,11 +284,9 @@ class SQLiteStore:
 
         self._submit(update)
 
-    def append_log(self, task_id: str, line: str) -> None:
+    def append_log(self, task_id: str, line: str, *, max_lines: int | None = None) -> None:
         def insert(conn: sqlite3.Connection) -> None:
-            row = conn.execute("SELECT worker FROM tasks WHERE id = ?", (task_id,)).fetchone()
-            if row is not None:
-                _insert_event(conn, task_id, row["worker"], time.time(), "log", {"line": line})
+            append_log_line(conn, task_id, line, max_lines, time.time())
 
         self._submit(insert)
 
