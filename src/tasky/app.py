@@ -2,29 +2,33 @@
 
 It is what a user's own `main` builds (register workers, then `serve()` or
 mount `asgi()`), and what the HTTP layer calls to create and steer tasks.
-This module decides what an action means in each state; the store makes
-the change durable and the executor delivers it to running code.
+The meaning of each action in each state lives in `tasky.actions`; this
+module wires the parts together and owns creation and worker switches.
 """
 
 from __future__ import annotations
 
-import asyncio
 import difflib
+import hashlib
 import logging
 import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tasky.errors import IllegalTransition, TaskNotFound, TaskPruned, WorkerDisabled, WorkerNotFound
+import orjson
+
+from tasky.actions import ActionResult, TaskActions
+from tasky.errors import ConflictError, QueueFull, TaskNotFound, TaskPruned, WorkerDisabled, WorkerNotFound
 from tasky.executor import Executor
 from tasky.observability import Observability
 from tasky.settings import RetentionSettings, TaskLogSettings, WebhookSettings
 from tasky.store import Store, open_store
-from tasky.task import Task, TaskState
+from tasky.store.base import IdempotencyConflict, NewTask
+from tasky.store.base import QueueFull as StoreQueueFull
+from tasky.task import Task
 from tasky.worker import Worker, WorkerRegistry
 
 if TYPE_CHECKING:
@@ -32,24 +36,17 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-ACTIVE = (TaskState.RUNNING, TaskState.PAUSED)
+__all__ = ["ActionResult", "Tasky"]
+
+DEFAULT_IDEMPOTENCY_TTL_S = 86_400.0
 
 
-@dataclass
-class ActionResult:
-    """The task after an action, and whether the action has fully taken effect."""
-
-    task: Task
-    completed: bool = True
-
-
-class Tasky:
+class Tasky(TaskActions):
     """One tasky node: register workers, then serve them over HTTP.
 
     `store` is a SQLite file path (or a ready `Store`). `cancel_wait_s` is how
     long a cancel request waits for a running task to stop before it is
-    answered with 202 and the task still running. `task_logs`, `retention`
-    and `webhooks` are the sections of the same name in `tasky.settings`.
+    answered with 202 and the task still running.
     """
 
     def __init__(
@@ -61,6 +58,7 @@ class Tasky:
         cancel_wait_s: float = 2.0,
         shutdown_grace_s: float = 10.0,
         max_body_bytes: int = 1024 * 1024,
+        idempotency_ttl_s: float = DEFAULT_IDEMPOTENCY_TTL_S,
         task_logs: TaskLogSettings | None = None,
         retention: RetentionSettings | None = None,
         webhooks: WebhookSettings | None = None,
@@ -71,10 +69,14 @@ class Tasky:
         self.cancel_wait_s = cancel_wait_s
         self.shutdown_grace_s = shutdown_grace_s
         self.max_body_bytes = max_body_bytes
+        self.idempotency_ttl_s = idempotency_ttl_s
+        self.disabled: dict[str, str] = {}  # worker name -> reason, as switched by an operator
         self.observability = Observability(
             self.store, self.registry, self.node, task_logs=task_logs, retention=retention, webhooks=webhooks
         )
-        self.executor = Executor(self.store, self.registry, self.node, sink=self.observability.sink)
+        self.executor = Executor(
+            self.store, self.registry, self.node, is_enabled=lambda name: name not in self.disabled, sink=self.observability.sink
+        )
         self.ready = False
         self._asgi: FastAPI | None = None
 
@@ -88,14 +90,18 @@ class Tasky:
 
     async def start(self) -> None:
         await self.store.open()
+        for name, (enabled, reason) in (await self.store.worker_settings()).items():
+            if not enabled and name in self.registry:
+                self.disabled[name] = reason or "disabled by an operator"
         await self.observability.start()
         await self.executor.start()
         self.ready = True
         logger.info("node %s ready with workers: %s", self.node, ", ".join(self.registry.names()) or "(none)")
 
     def begin_shutdown(self) -> None:
-        """Report not ready and end the event streams; the server calls it when a stop signal arrives."""
+        """Report not ready, stop claiming and end the event streams at once; `stop()` does the rest."""
         self.ready = False
+        self.executor.begin_stop()
         self.observability.begin_shutdown()
 
     async def stop(self) -> None:
@@ -136,21 +142,88 @@ class Tasky:
             raise WorkerNotFound(_unknown_worker_message(name, self.registry.names()), detail={"workers": self.registry.names()})
         return found
 
+    def disabled_reason(self, item: Worker) -> str | None:
+        return self.disabled.get(item.name) or item.disabled_reason()
+
+    def worker_info(self, item: Worker) -> dict[str, Any]:
+        info = item.info()
+        reason = self.disabled_reason(item)
+        info["status"] = "disabled" if reason else "enabled"
+        info["status_reason"] = reason
+        return info
+
+    async def set_worker_enabled(self, name: str, enabled: bool, reason: str | None = None) -> dict[str, Any]:
+        """Switch a worker on or off; persisted, and queued tasks stay queued while it is off."""
+        item = self.worker(name)
+        reason = None if enabled else (reason or "disabled by an operator")
+        await self.store.set_worker_enabled(name, enabled, reason)
+        if enabled:
+            self.disabled.pop(name, None)
+            self.executor.notify(name)
+        else:
+            self.disabled[name] = reason or ""
+        logger.info("worker %s %s", name, "enabled" if enabled else f"disabled: {reason}", extra={"worker": name})
+        return self.worker_info(item)
+
     # Tasks -------------------------------------------------------------------
 
-    async def create_task(self, worker_name: str, raw_config: Any, *, callback_url: str | None = None) -> Task:
-        """Validate the config (and callback URL), store the task as `queued` (durably) and wake the executor."""
+    async def create_task(
+        self,
+        worker_name: str,
+        raw_config: Any,
+        *,
+        hold: bool = False,
+        timeout_s: float | None = None,
+        idempotency_key: str | None = None,
+        callback_url: str | None = None,
+    ) -> tuple[Task, bool]:
+        """Validate the config (and callback URL) and store the task durably; returns it and whether it is new.
+
+        With an `idempotency_key` seen before with the same body, the earlier
+        task is returned and nothing is created.
+        """
         item = self.worker(worker_name)
-        reason = item.disabled_reason()
+        reason = self.disabled_reason(item)
         if reason:
             raise WorkerDisabled(f"worker {worker_name!r} is disabled: {reason}", detail={"worker": worker_name})
-        config = item.validate_config(raw_config)
+        config = item.validate_config(raw_config).model_dump(mode="json")
         if callback_url is not None:
             callback_url = self.observability.webhooks.check_url(callback_url)
-        task = await self.store.create_task(str(uuid.uuid4()), worker_name, config.model_dump(mode="json"), callback_url=callback_url)
-        logger.info("task %s of worker %s queued", task.id, worker_name, extra={"task_id": task.id, "worker": worker_name, "state": "queued"})
-        self.executor.notify(worker_name)
-        return task
+        new = NewTask(
+            id=str(uuid.uuid4()),
+            worker=worker_name,
+            config=config,
+            held=hold,
+            timeout_s=timeout_s,
+            max_queued=item.max_queued if item.queue_policy == "reject" else None,
+            idempotency_key=idempotency_key,
+            body_hash=_body_hash(config, hold, timeout_s, callback_url) if idempotency_key else None,
+            idempotency_ttl_s=self.idempotency_ttl_s,
+            callback_url=callback_url,
+        )
+        task, created = await self._insert(item, new)
+        if created:
+            logger.info("task %s of worker %s %s", task.id, worker_name, task.state.value,
+                        extra={"task_id": task.id, "worker": worker_name, "state": task.state.value})
+            self.executor.notify(worker_name)
+        return task, created
+
+    async def _insert(self, item: Worker, new: NewTask) -> tuple[Task, bool]:
+        try:
+            return await self.store.create_task(new)
+        except IdempotencyConflict as exc:
+            raise ConflictError(
+                f"idempotency key {new.idempotency_key!r} was already used for task {exc.task_id} with a different body; "
+                "use a new key for a different request",
+                code="idempotency_conflict",
+                detail={"task_id": exc.task_id},
+            ) from None
+        except StoreQueueFull as exc:
+            raise QueueFull(
+                f"worker {item.name!r} already has {exc.queued} queued tasks, its limit; retry later",
+                retry_after_s=_retry_after_s(item),
+                detail={"worker": item.name, "max_queued": item.max_queued},
+            ) from None
 
     async def get_task(self, task_id: str) -> Task:
         task = await self.store.get_task(task_id)
@@ -158,96 +231,24 @@ class Tasky:
             pruned_at = await self.store.pruned_at(task_id)
             if pruned_at is not None:
                 raise TaskPruned(
-                    f"task {task_id!r} finished long ago and was deleted by retention at {pruned_at.isoformat()}",
+                    f"task {task_id!r} was deleted by retention at {pruned_at.isoformat()}, some time after it finished",
                     detail={"id": task_id, "pruned_at": pruned_at.isoformat()},
                 )
             raise TaskNotFound(f"no task with id {task_id!r}; list tasks at /tasky/v1/tasks", detail={"id": task_id})
         return task
 
-    async def cancel(self, task_id: str) -> ActionResult:
-        """Cancel a queued, running or paused task.
 
-        A queued task is canceled at once. A running or paused one is asked
-        to stop; the answer waits up to `cancel_wait_s` for it. If the task
-        completes or fails first, that outcome wins and the cancel is
-        rejected with the stored state.
-        """
-        task = await self.get_task(task_id)
-        if task.state is TaskState.QUEUED:
-            canceled = await self.store.transition(task_id, [TaskState.QUEUED], TaskState.CANCELED)
-            if canceled is not None:
-                logger.info(
-                    "task %s of worker %s canceled while queued", task_id, task.worker,
-                    extra={"task_id": task_id, "worker": task.worker, "node": self.node, "state": "canceled"},
-                )
-                return ActionResult(canceled)
-            task = await self.get_task(task_id)  # claimed meanwhile: cancel it as a running task
-        if task.state not in ACTIVE:
-            raise _illegal("cancel", task)
-        requested = await self.store.request_cancel(task_id, ACTIVE)
-        if requested is None:
-            raise _illegal("cancel", await self.get_task(task_id))
-        self.executor.deliver_cancel(task_id)
-        logger.info("cancel requested for task %s", task_id, extra={"task_id": task_id})
-        return await self._await_cancel(requested)
-
-    async def _await_cancel(self, requested: Task) -> ActionResult:
-        final = await self.executor.wait_finished(requested.id, self.cancel_wait_s)
-        if final is None:
-            current = await self.get_task(requested.id)
-            if current.state is TaskState.CANCELED:
-                return ActionResult(current)
-            if current.state.is_terminal:
-                raise _lost_race(current)
-            return ActionResult(current, completed=False)
-        if final.state is not TaskState.CANCELED:
-            raise _lost_race(final)
-        return ActionResult(final)
-
-    async def pause(self, task_id: str) -> ActionResult:
-        task = await self.get_task(task_id)
-        if task.state is not TaskState.RUNNING:
-            raise _illegal("pause", task)
-        paused = await self.store.transition(task_id, [TaskState.RUNNING], TaskState.PAUSED, attempt=task.attempt)
-        if paused is None:
-            raise _illegal("pause", await self.get_task(task_id))
-        self.executor.deliver_pause(task_id)
-        logger.info("task %s paused", task_id, extra={"task_id": task_id, "worker": task.worker, "state": "paused"})
-        return ActionResult(paused)
-
-    async def resume(self, task_id: str) -> ActionResult:
-        task = await self.get_task(task_id)
-        if task.state is not TaskState.PAUSED:
-            raise _illegal("resume", task)
-        resumed = await self.store.transition(task_id, [TaskState.PAUSED], TaskState.RUNNING, attempt=task.attempt)
-        if resumed is None:
-            raise _illegal("resume", await self.get_task(task_id))
-        self.executor.deliver_resume(task_id)
-        logger.info("task %s resumed", task_id, extra={"task_id": task_id, "worker": task.worker, "state": "running"})
-        return ActionResult(resumed)
+def _body_hash(config: dict[str, Any], hold: bool, timeout_s: float | None, callback_url: str | None = None) -> str:
+    body = {"config": config, "hold": hold, "timeout_s": timeout_s}
+    if callback_url is not None:
+        body["callback_url"] = callback_url  # only when given, so hashes stored before it existed still match
+    canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
 
 
-LEGAL_FROM = {
-    "cancel": "queued, running or paused",
-    "pause": "running",
-    "resume": "paused",
-}
-
-
-def _illegal(action: str, task: Task) -> IllegalTransition:
-    return IllegalTransition(
-        f"cannot {action} task {task.id}: it is {task.state.value}, and {action} applies only to a {LEGAL_FROM[action]} task",
-        state=task.state.value,
-        detail={"id": task.id, "action": action},
-    )
-
-
-def _lost_race(task: Task) -> IllegalTransition:
-    return IllegalTransition(
-        f"task {task.id} ended {task.state.value} before the cancel took effect",
-        state=task.state.value,
-        detail={"id": task.id, "action": "cancel"},
-    )
+def _retry_after_s(item: Worker) -> int:
+    # NOTE: a fixed estimate; tasky does not yet predict when a queue slot frees up.
+    return 1 if item.timeout_s is None else max(1, min(60, int(item.timeout_s)))
 
 
 def _unknown_worker_message(name: str, known: list[str]) -> str:

@@ -10,11 +10,17 @@ executor's business: the context only forwards them to its sink.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import threading
 import time
-from typing import Protocol
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tasky.errors import TaskCanceled
+
+if TYPE_CHECKING:
+    from tasky.subprocesses import CommandResult
 
 # Progress is forwarded to the store at most this often per task, so a copy
 # reporting every 1 MiB chunk does not turn into thousands of writes a second.
@@ -39,6 +45,7 @@ class TaskContext:
         attempt: int,
         sink: ContextSink,
         loop: asyncio.AbstractEventLoop | None = None,
+        kill_grace_s: float = 5.0,
     ) -> None:
         self.task_id = task_id
         self.worker = worker
@@ -51,6 +58,11 @@ class TaskContext:
         self._async_wakeup: asyncio.Event | None = None
         self._last_progress_at = 0.0
         self._pending_progress: tuple[float | None, float | None, str | None] | None = None
+        self.kill_grace_s = kill_grace_s
+        self._started = time.monotonic()
+        self._paused_since: float | None = None
+        self._paused_total_s = 0.0
+        self._process_groups: set[int] = set()
 
     # Reporting -------------------------------------------------------------
 
@@ -131,25 +143,77 @@ class TaskContext:
                 pass
             remaining -= time.monotonic() - started
 
+    def run(self, argv: Sequence[str], **options: Any) -> CommandResult:
+        """Run a command whose process group follows this task's cancel, pause and resume.
+
+        Its stdout and stderr lines go to the task's log. Options are those
+        of `tasky.subprocesses.run_command`; for `async def perform`, call it
+        through `asyncio.to_thread`.
+        """
+        from tasky.subprocesses import run_command
+
+        return run_command(self, argv, **options)
+
+    def active_time_s(self) -> float:
+        """Return the seconds this attempt has run, leaving out the time paused."""
+        now = time.monotonic()
+        paused = self._paused_total_s
+        if self._paused_since is not None:
+            paused += now - self._paused_since
+        return now - self._started - paused
+
     # Control, as set by the executor ----------------------------------------
 
     def request_cancel(self) -> None:
         with self._lock:
             self._canceled = True
+            groups = list(self._process_groups)
             self._lock.notify_all()
+        for group in groups:
+            terminate_group(group, self.kill_grace_s)
         self._wake_async()
 
     def request_pause(self) -> None:
         with self._lock:
+            if not self._paused:
+                self._paused_since = time.monotonic()
             self._paused = True
+            groups = list(self._process_groups)
             self._lock.notify_all()
+        for group in groups:
+            signal_group(group, signal.SIGSTOP)
         self._wake_async()
 
     def request_resume(self) -> None:
         with self._lock:
+            if self._paused_since is not None:
+                self._paused_total_s += time.monotonic() - self._paused_since
+                self._paused_since = None
             self._paused = False
+            groups = list(self._process_groups)
             self._lock.notify_all()
+        for group in groups:
+            signal_group(group, signal.SIGCONT)
         self._wake_async()
+
+    def attach_process_group(self, group: int) -> None:
+        """Make a process group follow this task's control requests (used by `run`)."""
+        with self._lock:
+            self._process_groups.add(group)
+            paused, canceled = self._paused, self._canceled
+        if canceled:
+            terminate_group(group, self.kill_grace_s)
+        elif paused:
+            signal_group(group, signal.SIGSTOP)
+
+    def detach_process_group(self, group: int) -> None:
+        with self._lock:
+            self._process_groups.discard(group)
+
+    def wait_changed(self, timeout_s: float) -> None:
+        """Block until a control request arrives or `timeout_s` passes."""
+        with self._lock:
+            self._lock.wait(timeout_s)
 
     def _wakeup_event(self) -> asyncio.Event:
         if self._async_wakeup is None:
@@ -166,3 +230,22 @@ class TaskContext:
             self._loop.call_soon_threadsafe(event.set)
         else:
             event.set()
+
+
+def signal_group(group: int, sig: int) -> bool:
+    """Send `sig` to a process group; False if the group no longer exists."""
+    try:
+        os.killpg(group, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def terminate_group(group: int, grace_s: float) -> None:
+    """Send SIGTERM (and SIGCONT, so a stopped group can act on it), then SIGKILL after `grace_s`."""
+    if not signal_group(group, signal.SIGTERM):
+        return
+    signal_group(group, signal.SIGCONT)
+    timer = threading.Timer(grace_s, signal_group, args=(group, signal.SIGKILL))
+    timer.daemon = True
+    timer.start()

@@ -13,6 +13,8 @@ Every error that tasky raises on purpose derives from `TaskyError`::
     ├── ConflictError                       409
     │   ├── IllegalTransition               carries the current state
     │   └── WorkerDisabled
+    ├── PreconditionFailed                  412, a stale If-Match
+    ├── QueueFull                           429, with Retry-After
     └── TaskCanceled                        raised inside `perform` by ctx on cancel
 
 The API layer turns each into the shared JSON error shape
@@ -105,6 +107,22 @@ class IllegalTransition(ConflictError):
 
 class WorkerDisabled(ConflictError):
     code = "worker_disabled"
+
+
+class PreconditionFailed(TaskyError):
+    code = "precondition_failed"
+    status = 412
+
+
+class QueueFull(TaskyError):
+    """The worker's bounded queue is full; the client should retry later."""
+
+    code = "queue_full"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after_s: int, detail: Any = None) -> None:
+        super().__init__(message, detail=detail)
+        self.retry_after_s = retry_after_s
 
 
 class TaskCanceled(TaskyError):

@@ -6,24 +6,24 @@ clear line instead of a uvicorn traceback.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
+import os
 import socket
 from dataclasses import dataclass
-from types import FrameType
 from typing import TYPE_CHECKING
-
-import uvicorn
 
 from tasky.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from tasky.app import Tasky
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_ADDR = "127.0.0.1:8888"
+EXIT_FORCED = 1  # a second SIGINT or SIGTERM during shutdown
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,8 @@ def bind(addr: Address) -> socket.socket:
 
 def run(tasky: Tasky, addr: str = DEFAULT_ADDR, *, insecure: bool = False, access_log: bool = False) -> None:
     """Serve `tasky` on `addr` until SIGINT or SIGTERM."""
+    import uvicorn
+
     address = parse_addr(addr)
     if not address.is_loopback and not insecure:
         raise ConfigurationError(
@@ -91,31 +93,31 @@ def run(tasky: Tasky, addr: str = DEFAULT_ADDR, *, insecure: bool = False, acces
         lifespan="on",
         timeout_graceful_shutdown=tasky.shutdown_grace_s + 5,
     )
-    server = _NodeServer(config, tasky)
+    server = _server_class()(config)
+    server.tasky = tasky
     logger.info("tasky listening on http://%s (API under /tasky/v1, docs at /docs)", address)
     logger.info("serving workers: %s", ", ".join(tasky.registry.names()) or "(none)")
     server.run(sockets=[sock])
 
 
-class _NodeServer(uvicorn.Server):
-    """uvicorn's server, telling the node as soon as a stop signal arrives.
+def _server_class() -> type:
+    import uvicorn
 
-    uvicorn waits for open connections before it runs the shutdown of the
-    app, so without this an event stream would hold the stop for the whole
-    graceful timeout, and /readyz would still answer ready meanwhile.
-    """
+    class TaskyServer(uvicorn.Server):
+        """uvicorn's server with tasky's signal contract.
 
-    def __init__(self, config: uvicorn.Config, tasky: Tasky) -> None:
-        super().__init__(config)
-        self._tasky = tasky
-        self._loop: asyncio.AbstractEventLoop | None = None
+        The first SIGINT or SIGTERM starts a graceful shutdown that ends
+        with exit status 0 (uvicorn would re-raise the signal instead). A
+        second one exits at once; tasks still running stay `running` in
+        the store and are recovered when a node starts on it again.
+        """
 
-    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
-        self._loop = asyncio.get_running_loop()
-        await super().serve(sockets=sockets)
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if self.should_exit:
+                logger.warning("second signal %d during shutdown: exiting now; running tasks are recovered at next start", sig)
+                os._exit(EXIT_FORCED)
+            logger.info("signal %d received: shutting down gracefully", sig)
+            self.tasky.begin_shutdown()
+            self.should_exit = True
 
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if self._loop is not None and not self._loop.is_closed():
-            # A signal handler may interrupt the loop anywhere; hand the work to the loop itself.
-            self._loop.call_soon_threadsafe(self._tasky.begin_shutdown)
-        super().handle_exit(sig, frame)
+    return TaskyServer

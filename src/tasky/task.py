@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 
 class TaskState(str, enum.Enum):
+    HELD = "held"
     QUEUED = "queued"
     RUNNING = "running"
     PAUSED = "paused"
@@ -39,6 +40,7 @@ TERMINAL_STATES = frozenset(
 # A paused task may still reach completed or failed: pause is cooperative, so
 # work that finishes before its next checkpoint ends with its real outcome.
 TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
+    TaskState.HELD: frozenset({TaskState.QUEUED, TaskState.CANCELED}),
     TaskState.QUEUED: frozenset({TaskState.RUNNING, TaskState.CANCELED}),
     TaskState.RUNNING: frozenset(
         {
@@ -47,7 +49,7 @@ TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
             TaskState.FAILED,
             TaskState.CANCELED,
             TaskState.TIMED_OUT,
-            TaskState.QUEUED,  # interrupted by a node crash and restartable
+            TaskState.QUEUED,  # a retry, or interrupted by a node crash and restartable
         }
     ),
     TaskState.PAUSED: frozenset(
@@ -61,7 +63,7 @@ TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
         }
     ),
     TaskState.COMPLETED: frozenset(),
-    TaskState.FAILED: frozenset({TaskState.QUEUED}),  # a retry
+    TaskState.FAILED: frozenset(),
     TaskState.CANCELED: frozenset(),
     TaskState.TIMED_OUT: frozenset(),
 }
@@ -116,6 +118,11 @@ class Task(BaseModel):
     callback_url: str | None = None  # where the final status is POSTed (webhook)
     log_lines: int = 0  # log lines stored
     log_dropped: int = 0  # log lines dropped after the task's log reached its limit
+    run_after: datetime | None = None  # a retry waits in `queued` until then
+    timeout_s: float | None = None
+    restart_of: str | None = None
+    restarted_as: str | None = None
+    config_version: int = 1
 
     def run_time_s(self, now: datetime | None = None) -> float | None:
         """Return the time spent running, leaving out the time spent paused."""

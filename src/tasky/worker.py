@@ -13,12 +13,13 @@ import importlib
 import inspect
 import re
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, ClassVar, get_type_hints
+from typing import Any, ClassVar, Literal, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from tasky.context import TaskContext
 from tasky.errors import ConfigurationError, InvalidConfig
+from tasky.retry import RetryPolicy
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -42,7 +43,12 @@ class Worker:
     config: type[BaseModel] = EmptyConfig
     max_tasks: int = 1
     restartable: bool = False
-    timeout_s: float | None = None
+    timeout_s: float | None = None  # default run-time limit of a task; paused time does not count
+    retry: RetryPolicy | None = None
+    isolation: Literal["thread", "process"] = "thread"
+    kill_grace_s: float = 5.0  # between SIGTERM and SIGKILL for process work and ctx.run children
+    max_queued: int | None = None
+    queue_policy: Literal["queue", "reject"] = "queue"
     examples: ClassVar[list[dict[str, Any]]] = []
 
     def perform(self, config: Any, ctx: TaskContext) -> Any:
@@ -85,6 +91,11 @@ class Worker:
                 "max_tasks": self.max_tasks,
                 "restartable": self.restartable,
                 "timeout_s": self.timeout_s,
+                "retry": self.retry.describe() if self.retry else None,
+                "isolation": self.isolation,
+                "kill_grace_s": self.kill_grace_s,
+                "max_queued": self.max_queued,
+                "queue_policy": self.queue_policy,
             },
         }
 
@@ -101,6 +112,7 @@ class FunctionWorker(Worker):
         max_tasks: int,
         restartable: bool,
         timeout_s: float | None,
+        **limits: Any,
     ) -> None:
         self._func = func
         self._ctx_param = _context_parameter(func)
@@ -110,8 +122,15 @@ class FunctionWorker(Worker):
         self.max_tasks = max_tasks
         self.restartable = restartable
         self.timeout_s = timeout_s
+        for key, value in limits.items():
+            setattr(self, key, value)
         if inspect.iscoroutinefunction(func):
             self.perform = self._perform_async  # type: ignore[method-assign]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The decorator replaces the function in its module by this object,
+        # so a child process finds the worker again by module and name.
+        return (_load_attribute, (self._func.__module__, self._func.__qualname__))
 
     def perform(self, config: Any, ctx: TaskContext) -> Any:
         return self._func(**self._arguments(config, ctx))
@@ -134,6 +153,11 @@ def worker(
     max_tasks: int = 1,
     restartable: bool = False,
     timeout_s: float | None = None,
+    retry: RetryPolicy | None = None,
+    isolation: Literal["thread", "process"] = "thread",
+    kill_grace_s: float = 5.0,
+    max_queued: int | None = None,
+    queue_policy: Literal["queue", "reject"] = "queue",
 ) -> Any:
     """Turn a function into a worker; its parameters become the config fields.
 
@@ -149,6 +173,11 @@ def worker(
             max_tasks=max_tasks,
             restartable=restartable,
             timeout_s=timeout_s,
+            retry=retry,
+            isolation=isolation,
+            kill_grace_s=kill_grace_s,
+            max_queued=max_queued,
+            queue_policy=queue_policy,
         )
 
     return build(func) if func is not None else build
@@ -223,8 +252,23 @@ def _check_definition(item: Worker) -> None:
         raise ConfigurationError(f"worker {item.name!r}: max_tasks must be an integer of at least 1, got {item.max_tasks!r}")
     if item.timeout_s is not None and item.timeout_s <= 0:
         raise ConfigurationError(f"worker {item.name!r}: timeout_s must be positive or None, got {item.timeout_s!r}")
+    if item.isolation not in ("thread", "process"):
+        raise ConfigurationError(f"worker {item.name!r}: isolation must be 'thread' or 'process', got {item.isolation!r}")
+    if item.queue_policy not in ("queue", "reject"):
+        raise ConfigurationError(f"worker {item.name!r}: queue_policy must be 'queue' or 'reject', got {item.queue_policy!r}")
+    if item.queue_policy == "reject" and (item.max_queued is None or item.max_queued < 0):
+        raise ConfigurationError(f"worker {item.name!r}: queue_policy 'reject' needs max_queued of 0 or more")
+    if item.retry is not None and not isinstance(item.retry, RetryPolicy):
+        raise ConfigurationError(f"worker {item.name!r}: retry must be a tasky.RetryPolicy, got {item.retry!r}")
     if type(item).perform is Worker.perform and not isinstance(item, FunctionWorker):
         raise ConfigurationError(f"worker {item.name!r} ({label}) does not implement perform(config, ctx)")
+
+
+def _load_attribute(module_name: str, qualname: str) -> Any:
+    value: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        value = getattr(value, part)
+    return value
 
 
 def _context_parameter(func: Callable[..., Any]) -> str | None:

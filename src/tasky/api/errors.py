@@ -35,7 +35,10 @@ def install_error_handlers(app: FastAPI) -> None:
 async def _tasky_error(request: Request, exc: Exception) -> JSON:
     assert isinstance(exc, TaskyError)
     status = exc.status if 400 <= exc.status < 600 else 500
-    headers = {"Allow": "POST"} if status == 405 else None
+    headers = {}
+    retry_after = getattr(exc, "retry_after_s", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     return JSON(exc.to_body(), status_code=status, headers=headers)
 
 

@@ -68,6 +68,8 @@ def status_json(task: Task) -> dict[str, Any]:
         "paused_time_s": round(task.paused_total_s, 6),
         "progress": progress_json(task),
         "cancel_requested": task.cancel_requested,
+        "next_attempt_at": _time(task.run_after) if task.state.value == "queued" else None,
+        "timeout_s": task.timeout_s,
     }
 
 
@@ -91,6 +93,9 @@ def task_json(task: Task) -> dict[str, Any]:
         error=task.error.model_dump() if task.error is not None else None,
         node=task.node,
         updated_at=_time(task.updated_at),
+        restart_of=task.restart_of,
+        restarted_as=task.restarted_as,
+        config_version=task.config_version,
         links={
             "self": task_path(task.id),
             "status": f"{task_path(task.id)}/status",
@@ -100,7 +105,18 @@ def task_json(task: Task) -> dict[str, Any]:
             "logs": f"{task_path(task.id)}/logs",
             "statistics": f"{task_path(task.id)}/statistics",
             "callback": f"{task_path(task.id)}/callback",
+            "attempts": f"{task_path(task.id)}/attempts",
         },
         callback_url=task.callback_url,
     )
     return body
+
+
+def attempt_json(attempt: Any) -> dict[str, Any]:
+    return {
+        "attempt": attempt.attempt,
+        "started_at": _time(attempt.started_at),
+        "finished_at": _time(attempt.finished_at),
+        "outcome": attempt.outcome,
+        "error": attempt.error.model_dump() if attempt.error is not None else None,
+    }

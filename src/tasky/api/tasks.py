@@ -8,12 +8,13 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from tasky.actions import ACTIONS, ActionResult, etag
 from tasky.api.body import read_json_body
-from tasky.api.serialize import JSON, result_json, status_json, task_json
-from tasky.app import ActionResult, Tasky
+from tasky.api.serialize import JSON, attempt_json, result_json, status_json, task_json, task_path
+from tasky.app import Tasky
 from tasky.errors import BadRequest, IllegalTransition, InvalidConfig
 from tasky.store import TaskFilter
 from tasky.task import TaskState
@@ -24,7 +25,7 @@ MAX_PAGE = 1000
 class ActionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    action: Literal["cancel", "pause", "resume"]
+    action: Literal["cancel", "pause", "resume", "run", "restart"]
 
 
 def build_task_router(tasky: Tasky) -> APIRouter:
@@ -51,7 +52,24 @@ def build_task_router(tasky: Tasky) -> APIRouter:
 
     @router.get("/tasks/{task_id}", summary="Everything about one task")
     async def get_task(task_id: str) -> JSON:
-        return JSON(task_json(await tasky.get_task(task_id)))
+        task = await tasky.get_task(task_id)
+        return JSON(task_json(task), headers={"ETag": etag(task)})
+
+    @router.put("/tasks/{task_id}", summary="Replace the config of a queued or held task")
+    async def edit_task(
+        task_id: str,
+        request: Request,
+        if_match: Annotated[str | None, Header(description="ETag from an earlier read; 412 if the task changed since.")] = None,
+    ) -> JSON:
+        raw = await read_json_body(request, tasky.max_body_bytes)
+        task = await tasky.edit(task_id, {} if raw is None else raw, if_match)
+        return JSON(task_json(task), headers={"ETag": etag(task)})
+
+    @router.get("/tasks/{task_id}/attempts", summary="Finished attempts with their times and errors")
+    async def get_attempts(task_id: str) -> JSON:
+        task = await tasky.get_task(task_id)
+        attempts = await tasky.store.attempts(task_id)
+        return JSON({"id": task.id, "attempt": task.attempt, "attempts": [attempt_json(item) for item in attempts]})
 
     @router.get("/tasks/{task_id}/status", summary="State, timestamps, durations and progress")
     async def get_status(task_id: str) -> JSON:
@@ -68,12 +86,12 @@ def build_task_router(tasky: Tasky) -> APIRouter:
             )
         return JSON(result_json(task))
 
-    @router.post("/tasks/{task_id}/actions", summary="Cancel, pause or resume a task")
+    @router.post("/tasks/{task_id}/actions", summary="Cancel, pause, resume, run or restart a task")
     async def act(task_id: str, request: Request) -> JSON:
         action = _parse_action(await read_json_body(request, tasky.max_body_bytes))
-        return _action_response(await _perform_action(tasky, task_id, action))
+        return _action_response(await tasky.act(task_id, action))
 
-    for action in ("cancel", "pause", "resume"):
+    for action in ACTIONS:
         router.add_api_route(
             f"/tasks/{{task_id}}/{action}",
             _shortcut(tasky, action),
@@ -85,22 +103,16 @@ def build_task_router(tasky: Tasky) -> APIRouter:
     return router
 
 
-async def _perform_action(tasky: Tasky, task_id: str, action: str) -> ActionResult:
-    if action == "cancel":
-        return await tasky.cancel(task_id)
-    if action == "pause":
-        return await tasky.pause(task_id)
-    return await tasky.resume(task_id)
-
-
 def _shortcut(tasky: Tasky, action: str):  # type: ignore[no-untyped-def]
     async def endpoint(task_id: str) -> JSON:
-        return _action_response(await _perform_action(tasky, task_id, action))
+        return _action_response(await tasky.act(task_id, action))
 
     return endpoint
 
 
 def _action_response(outcome: ActionResult) -> JSON:
+    if outcome.created:
+        return JSON(task_json(outcome.task), status_code=201, headers={"Location": task_path(outcome.task.id)})
     # 202: the request is stored and delivered, but the task has not stopped yet.
     return JSON(task_json(outcome.task), status_code=200 if outcome.completed else 202)
 
@@ -109,9 +121,10 @@ def _parse_action(raw: object) -> str:
     try:
         return ActionRequest.model_validate(raw).action
     except ValidationError:
+        choices = " | ".join(f'"{name}"' for name in ACTIONS)
         raise InvalidConfig(
-            'the body must be {"action": "cancel" | "pause" | "resume"}',
-            detail=[{"field": "action", "message": "expected one of cancel, pause, resume"}],
+            f'the body must be {{"action": {choices}}}',
+            detail=[{"field": "action", "message": f"expected one of {', '.join(ACTIONS)}"}],
         ) from None
 
 

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Header, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tasky.actions import etag
 from tasky.api.body import read_json_body
 from tasky.api.serialize import JSON, task_json, task_path
 from tasky.app import Tasky
+from tasky.errors import InvalidConfig
 from tasky.worker import Worker
+
+MAX_TIMEOUT_S = 30 * 86_400.0
+
+
+class WorkerAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["enable", "disable"]
+    reason: str | None = Field(None, max_length=500)
 
 TASK_CREATED = {201: {"description": "The task is stored as queued; `Location` names it."}}
 
@@ -19,17 +31,39 @@ def build_worker_router(tasky: Tasky) -> APIRouter:
 
     @router.get("/workers", summary="List workers with their config schemas")
     async def list_workers() -> JSON:
-        return JSON({"workers": [item.info() for item in tasky.registry]})
+        return JSON({"workers": [tasky.worker_info(item) for item in tasky.registry]})
 
     @router.get("/workers/{name}/info", summary="Describe one worker: usage, config schema, limits")
     async def worker_info(name: str) -> JSON:
-        return JSON(tasky.worker(name).info())
+        return JSON(tasky.worker_info(tasky.worker(name)))
 
-    async def create(name: str, request: Request) -> JSON:
+    @router.post("/workers/{name}/actions", summary="Enable or disable a worker (persisted)")
+    async def worker_action(name: str, request: Request) -> JSON:
         raw = await read_json_body(request, tasky.max_body_bytes)
-        callback_url = request.query_params.get("callback_url")
-        task = await tasky.create_task(name, {} if raw is None else raw, callback_url=callback_url)
-        return JSON(task_json(task), status_code=201, headers={"Location": task_path(task.id)})
+        try:
+            body = WorkerAction.model_validate(raw)
+        except ValidationError:
+            raise InvalidConfig(
+                'the body must be {"action": "enable" | "disable", "reason": optional text}',
+                detail=[{"field": "action", "message": "expected enable or disable"}],
+            ) from None
+        return JSON(await tasky.set_worker_enabled(name, body.action == "enable", body.reason))
+
+    async def create(
+        name: str,
+        request: Request,
+        hold: bool = False,
+        timeout: float | None = None,
+        idempotency_key: str | None = None,
+        callback_url: str | None = None,
+    ) -> JSON:
+        raw = await read_json_body(request, tasky.max_body_bytes)
+        task, created = await tasky.create_task(
+            name, {} if raw is None else raw, hold=hold, timeout_s=timeout, idempotency_key=idempotency_key,
+            callback_url=callback_url,
+        )
+        headers = {"Location": task_path(task.id), "ETag": etag(task)}
+        return JSON(task_json(task), status_code=201 if created else 200, headers=headers)
 
     # One documented route per worker, so /docs shows each config schema;
     # the generic route below serves the same handler for any name.
@@ -47,15 +81,42 @@ def build_worker_router(tasky: Tasky) -> APIRouter:
         )
 
     @router.post("/workers/{name}", status_code=201, summary="Create a task of any worker", responses=TASK_CREATED)
-    async def create_task(name: str, request: Request) -> JSON:
-        return await create(name, request)
+    async def create_task(
+        name: str,
+        request: Request,
+        hold: HoldQuery = False,
+        timeout: TimeoutQuery = None,
+        idempotency_key: IdempotencyHeader = None,
+        callback_url: CallbackQuery = None,
+    ) -> JSON:
+        return await create(name, request, hold, timeout, idempotency_key, callback_url)
 
     return router
 
 
+HoldQuery = Annotated[bool, Query(description="Create the task `held`: it waits until the `run` action.")]
+TimeoutQuery = Annotated[
+    float | None, Query(gt=0, le=MAX_TIMEOUT_S, description="Run-time limit in seconds, overriding the worker's.")
+]
+IdempotencyHeader = Annotated[
+    str | None,
+    Header(max_length=200, description="Repeat a creation safely: the same key and body return the first task."),
+]
+CallbackQuery = Annotated[
+    str | None,
+    Query(description="URL that receives the task's final status as a signed POST; its host must be allowed by the operator."),
+]
+
+
 def _fixed_name_endpoint(create: Any, name: str) -> Any:
-    async def endpoint(request: Request) -> JSON:
-        return await create(name, request)
+    async def endpoint(
+        request: Request,
+        hold: HoldQuery = False,
+        timeout: TimeoutQuery = None,
+        idempotency_key: IdempotencyHeader = None,
+        callback_url: CallbackQuery = None,
+    ) -> JSON:
+        return await create(name, request, hold, timeout, idempotency_key, callback_url)
 
     return endpoint
 

@@ -2,24 +2,24 @@
 
 It runs inside the server process on its event loop. For each worker it
 claims the oldest queued tasks while fewer than `max_tasks` of that worker
-run on this node, runs `perform` (sync code in its own thread, async code on
-the loop), and stores the final state with a conditional write. Control
-requests (cancel, pause, resume) reach a running task through its context.
-What a request means for the stored state is decided by `tasky.app`.
+run on this node, runs each attempt (see `executor.attempt`), and stores the
+outcome with a conditional write: final, or back to `queued` for a retry
+after the worker's backoff. Control requests reach a running attempt
+through its context. What a request means for the stored state is decided
+by `tasky.app`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from tasky.context import ContextSink, TaskContext
-from tasky.executor.outcome import Outcome, outcome_of_exception, outcome_of_result
+from tasky.context import TaskContext
+from tasky.executor.attempt import Attempt, AttemptEnd, run_attempt
 from tasky.store.base import Change, Store
 from tasky.task import Task, TaskState
 from tasky.worker import Worker, WorkerRegistry
@@ -27,13 +27,7 @@ from tasky.worker import Worker, WorkerRegistry
 logger = logging.getLogger(__name__)
 
 ACTIVE_STATES = (TaskState.RUNNING, TaskState.PAUSED)
-
-
-@dataclass
-class RunningTask:
-    task: Task
-    ctx: TaskContext
-    finished: asyncio.Future[Task | None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+SWEEP_INTERVAL_S = 5.0  # safety net: claim rounds for every worker at this pace
 
 
 class StoreSink:
@@ -50,12 +44,21 @@ class StoreSink:
 
 
 class Executor:
-    def __init__(self, store: Store, registry: WorkerRegistry, node: str, *, sink: ContextSink | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        registry: WorkerRegistry,
+        node: str,
+        is_enabled: Callable[[str], bool] = lambda _: True,
+        *,
+        sink: ContextSink | None = None,
+    ) -> None:
         self.store = store
         self.registry = registry
         self.node = node
+        self.is_enabled = is_enabled
         self._sink = sink or StoreSink(store)
-        self._running: dict[str, RunningTask] = {}
+        self._running: dict[str, Attempt] = {}
         self._running_by_worker: dict[str, set[str]] = defaultdict(set)
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._dispatch_pending: set[str] = set()
@@ -69,13 +72,17 @@ class Executor:
         restartable = [item.name for item in self.registry if item.restartable]
         for task in await self.store.recover(restartable):
             logger.warning(
-                "task %s of worker %s was left %s by a stopped node; now %s",
-                task.id, task.worker, "active", task.state.value,
-                extra={"task_id": task.id, "worker": task.worker, "node": self.node},
+                "task %s of worker %s was left active by a stopped node; now %s", task.id, task.worker, task.state.value,
+                extra={"task_id": task.id, "worker": task.worker, "node": self.node, "state": task.state.value},
             )
         self._stopping = False
-        for name in self.registry.names():
-            self.notify(name)
+        for name, due in (await self.store.next_run_after()).items():
+            self.notify_at(name, due)
+        self._spawn(self._sweep())
+
+    def begin_stop(self) -> None:
+        """Stop claiming new tasks at once (called from the signal handler)."""
+        self._stopping = True
 
     async def stop(self, grace_s: float) -> None:
         """Stop claiming, give running tasks `grace_s` to finish, then interrupt the rest."""
@@ -86,17 +93,13 @@ class Executor:
             await asyncio.wait(running, timeout=grace_s)
         leftover = list(self._running.values())
         if leftover:
-            restartable = [entry.task.worker for entry in leftover if self._is_restartable(entry.task.worker)]
+            restartable = [entry.task.worker for entry in leftover if entry.worker.restartable]
             for task in await self.store.recover(restartable, node=self.node):
                 logger.warning("task %s interrupted by shutdown; now %s", task.id, task.state.value, extra={"task_id": task.id})
             for entry in leftover:
-                entry.ctx.request_cancel()
+                entry.kill_now()
         for job in list(self._background):
             job.cancel()
-
-    def _is_restartable(self, worker_name: str) -> bool:
-        item = self.registry.get(worker_name)
-        return bool(item and item.restartable)
 
     # Claiming ----------------------------------------------------------------
 
@@ -107,11 +110,22 @@ class Executor:
         self._dispatch_pending.add(worker_name)
         self._spawn(self._dispatch(worker_name))
 
+    def notify_at(self, worker_name: str, unix_time: float) -> None:
+        """Ask for a claim round once `unix_time` has passed (a retry's backoff)."""
+        delay = max(0.0, unix_time - time.time()) + 0.001
+        asyncio.get_running_loop().call_later(delay, self.notify, worker_name)
+
+    async def _sweep(self) -> None:
+        while not self._stopping:
+            for name in self.registry.names():
+                self.notify(name)
+            await asyncio.sleep(SWEEP_INTERVAL_S)
+
     async def _dispatch(self, worker_name: str) -> None:
         async with self._locks[worker_name]:
             self._dispatch_pending.discard(worker_name)
             item = self.registry.get(worker_name)
-            if item is None or self._stopping:
+            if item is None or self._stopping or not self.is_enabled(worker_name):
                 return
             free = item.max_tasks - len(self._running_by_worker[worker_name])
             if free <= 0:
@@ -119,90 +133,90 @@ class Executor:
             try:
                 claimed = await self.store.claim(worker_name, free, self.node)
             except Exception:
-                logger.exception("claiming tasks of worker %s failed; will retry on the next event", worker_name)
+                logger.exception("claiming tasks of worker %s failed; the next sweep retries", worker_name)
                 return
             for task in claimed:
                 self._begin(item, task)
 
     def _begin(self, item: Worker, task: Task) -> None:
         loop = asyncio.get_running_loop()
-        ctx = TaskContext(task.id, task.worker, task.attempt, self._sink, loop)
-        entry = RunningTask(task=task, ctx=ctx)
+        ctx = TaskContext(task.id, task.worker, task.attempt, self._sink, loop, kill_grace_s=item.kill_grace_s)
+        entry = Attempt(task=task, ctx=ctx, worker=item, timeout_s=task.timeout_s or item.timeout_s)
         self._running[task.id] = entry
         self._running_by_worker[task.worker].add(task.id)
         logger.info(
             "task %s of worker %s started (attempt %d)", task.id, task.worker, task.attempt,
             extra={"task_id": task.id, "worker": task.worker, "node": self.node, "state": "running"},
         )
-        self._spawn(self._execute(item, entry))
+        self._spawn(self._execute(entry))
 
     # Running -----------------------------------------------------------------
 
-    async def _execute(self, item: Worker, entry: RunningTask) -> None:
-        task, ctx = entry.task, entry.ctx
+    async def _execute(self, entry: Attempt) -> None:
+        task = entry.task
         stored: Task | None = None
+        end: AttemptEnd | None = None
         try:
-            outcome = await self._perform(item, task, ctx)
-            ctx.flush_progress()
-            stored = await self._finish(task, outcome)
+            end = await run_attempt(entry)
+            entry.ctx.flush_progress()
+            stored = await self._finish(entry, end)
         except Exception:
             logger.exception("recording the end of task %s failed", task.id, extra={"task_id": task.id})
         finally:
-            self._running.pop(task.id, None)
-            self._running_by_worker[task.worker].discard(task.id)
             if not entry.finished.done():
                 entry.finished.set_result(stored)
+            if end is not None and end.lingering is not None:
+                # The slot stays taken until the ignored thread really ends.
+                logger.warning("task %s timed out but its thread is still running", task.id, extra={"task_id": task.id})
+                await asyncio.wait({end.lingering})
+            self._running.pop(task.id, None)
+            self._running_by_worker[task.worker].discard(task.id)
             self.notify(task.worker)
 
-    async def _perform(self, item: Worker, task: Task, ctx: TaskContext) -> Outcome:
-        try:
-            config = item.validate_config(task.config)
-            if item.is_async:
-                value = await item.perform(config, ctx)
-            else:
-                value = await _run_in_thread(lambda: item.perform(config, ctx), name=f"tasky-{task.id[:8]}")
-        except Exception as exc:  # any failure of user code becomes the task's error
-            return outcome_of_exception(exc, ctx.canceled)
-        return outcome_of_result(value)
-
-    async def _finish(self, task: Task, outcome: Outcome) -> Task | None:
+    async def _finish(self, entry: Attempt, end: AttemptEnd) -> Task | None:
+        task, outcome = entry.task, end.outcome
+        extra = {"task_id": task.id, "worker": task.worker, "node": self.node, "state": outcome.state.value}
+        policy = entry.worker.retry
+        if outcome.state is TaskState.FAILED and policy and end.exception and policy.should_retry(end.exception, task.attempt):
+            return await self._schedule_retry(entry, end)
         change = Change(result=outcome.result, error=outcome.error)
         stored = await self.store.transition(task.id, ACTIVE_STATES, outcome.state, attempt=task.attempt, change=change)
-        extra = {"task_id": task.id, "worker": task.worker, "node": self.node, "state": outcome.state.value}
         if stored is None:
-            # Shutdown or recovery already moved the task on; its stored state wins.
-            logger.warning("task %s ended %s but its stored state had already changed", task.id, outcome.state.value, extra=extra)
+            # Shutdown, a timeout or recovery already moved the task on; its stored state wins.
+            logger.info("task %s ended %s after its stored state had changed", task.id, outcome.state.value, extra=extra)
             return await self.store.get_task(task.id)
         if outcome.error is not None:
-            logger.info("task %s of worker %s failed: %s: %s", task.id, task.worker, outcome.error.type, outcome.error.message, extra=extra)
+            logger.info("task %s of worker %s %s: %s: %s", task.id, task.worker, outcome.state.value,
+                        outcome.error.type, outcome.error.message, extra=extra)
         else:
             logger.info("task %s of worker %s %s", task.id, task.worker, outcome.state.value, extra=extra)
         return stored
 
+    async def _schedule_retry(self, entry: Attempt, end: AttemptEnd) -> Task | None:
+        task, policy = entry.task, entry.worker.retry
+        assert policy is not None
+        run_after = time.time() + policy.delay_s(task.attempt)
+        change = Change(error=end.outcome.error, reason="retry", run_after=run_after)
+        stored = await self.store.transition(task.id, ACTIVE_STATES, TaskState.QUEUED, attempt=task.attempt, change=change)
+        if stored is not None:
+            logger.info(
+                "task %s attempt %d failed; attempt %d in %.2f s", task.id, task.attempt, stored.attempt, run_after - time.time(),
+                extra={"task_id": task.id, "worker": task.worker, "node": self.node, "state": "queued"},
+            )
+            self.notify_at(task.worker, run_after)
+        return stored
+
     # Control -----------------------------------------------------------------
 
-    def running_entry(self, task_id: str) -> RunningTask | None:
+    def running_entry(self, task_id: str) -> Attempt | None:
         return self._running.get(task_id)
 
-    def deliver_cancel(self, task_id: str) -> bool:
+    def deliver(self, task_id: str, action: str) -> bool:
+        """Pass cancel, pause or resume to a task running on this node; False if it runs nowhere here."""
         entry = self._running.get(task_id)
         if entry is None:
             return False
-        entry.ctx.request_cancel()
-        return True
-
-    def deliver_pause(self, task_id: str) -> bool:
-        entry = self._running.get(task_id)
-        if entry is None:
-            return False
-        entry.ctx.request_pause()
-        return True
-
-    def deliver_resume(self, task_id: str) -> bool:
-        entry = self._running.get(task_id)
-        if entry is None:
-            return False
-        entry.ctx.request_resume()
+        getattr(entry, action)()
         return True
 
     async def wait_finished(self, task_id: str, timeout_s: float) -> Task | None:
@@ -222,36 +236,3 @@ class Executor:
         job = asyncio.get_running_loop().create_task(coro)
         self._background.add(job)
         job.add_done_callback(self._background.discard)
-
-
-async def _run_in_thread(fn: Callable[[], Any], *, name: str) -> Any:
-    """Run `fn` in a new daemon thread and await its value.
-
-    A daemon thread, not a pool: a task that ignores cancel must not keep
-    the process from exiting at shutdown, and its task record is already
-    settled by then.
-    """
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[Any] = loop.create_future()
-
-    def deliver(setter: Callable[[Any], None], value: Any) -> None:
-        if not future.done():
-            setter(value)
-
-    def target() -> None:
-        try:
-            value = fn()
-        except BaseException as exc:  # handed to the awaiting coroutine
-            _call_soon(loop, deliver, future.set_exception, exc)
-        else:
-            _call_soon(loop, deliver, future.set_result, value)
-
-    threading.Thread(target=target, name=name, daemon=True).start()
-    return await future
-
-
-def _call_soon(loop: asyncio.AbstractEventLoop, *args: Any) -> None:
-    try:
-        loop.call_soon_threadsafe(*args)
-    except RuntimeError:
-        pass  # the loop closed during shutdown; the task was already recovered

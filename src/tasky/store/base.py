@@ -41,8 +41,51 @@ class Change:
     result: Any = None
     error: TaskError | None = None
     reason: str | None = None  # recorded with the transition event
-    node: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    run_after: float | None = None  # Unix time before which a re-queued task is not claimed
+
+
+@dataclass(frozen=True)
+class NewTask:
+    """A task to insert, with the checks that must hold atomically with the insert."""
+
+    id: str
+    worker: str
+    config: dict[str, Any]
+    held: bool = False
+    timeout_s: float | None = None
+    restart_of: str | None = None
+    max_queued: int | None = None  # reject with QueueFull when this many already wait
+    idempotency_key: str | None = None
+    body_hash: str | None = None
+    idempotency_ttl_s: float = 86_400.0
+    callback_url: str | None = None  # POSTed the final status (webhook)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One finished run of a task: its times, how it ended and its error."""
+
+    attempt: int
+    started_at: datetime | None
+    finished_at: datetime
+    outcome: str
+    error: TaskError | None
+
+
+class QueueFull(Exception):
+    """`NewTask.max_queued` tasks of the worker already wait."""
+
+    def __init__(self, queued: int) -> None:
+        super().__init__(f"{queued} tasks already queued")
+        self.queued = queued
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key was used before with a different body."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"key already used for task {task_id}")
+        self.task_id = task_id
 
 
 @dataclass(frozen=True)
@@ -119,8 +162,39 @@ class Store(Protocol):
     async def close(self) -> None:
         """Flush pending writes and release connections; idempotent."""
 
-    async def create_task(self, task_id: str, worker: str, config: dict[str, Any], *, callback_url: str | None = None) -> Task:
-        """Insert a `queued` task and its first event; returns only once committed to disk."""
+    async def create_task(self, new: NewTask) -> tuple[Task, bool]:
+        """Insert a `queued` (or `held`) task and its first event; returns only once committed.
+
+        Returns the task and True, or, when `new.idempotency_key` names an
+        unexpired key with the same body hash, the earlier task and False.
+        Raises `IdempotencyConflict` for a known key with another body and
+        `QueueFull` when `new.max_queued` tasks of the worker already wait.
+        """
+
+    async def update_config(self, task_id: str, config: dict[str, Any], expected_version: int | None) -> Task | None:
+        """Replace the config of a `queued` or `held` task and bump its version.
+
+        None when the task is in another state or its version differs from
+        `expected_version` (when given); nothing is written then.
+        """
+
+    async def create_restart(self, original_id: str, new: NewTask) -> Task | None:
+        """Insert `new` as the restart of a finished, not yet restarted task, linking both ways.
+
+        None (nothing written) when the original is not finished or was already restarted.
+        """
+
+    async def attempts(self, task_id: str) -> list[Attempt]:
+        """Return the finished attempts of a task, oldest first."""
+
+    async def worker_settings(self) -> dict[str, tuple[bool, str | None]]:
+        """Return the operator's enable or disable switch per worker name, with its reason."""
+
+    async def set_worker_enabled(self, name: str, enabled: bool, reason: str | None) -> None:
+        """Store the operator's switch for one worker; it survives restarts."""
+
+    async def next_run_after(self) -> dict[str, float]:
+        """Return, per worker, the earliest `run_after` among its queued tasks still waiting."""
 
     async def get_task(self, task_id: str) -> Task | None:
         """Return the task, or None if no task has that id."""

@@ -47,6 +47,11 @@ def task_from_row(row: Mapping[str, Any]) -> Task:
         callback_url=row["callback_url"],
         log_lines=row["log_lines"],
         log_dropped=row["log_dropped"],
+        run_after=to_datetime(row["run_after"]),
+        timeout_s=row["timeout_s"],
+        restart_of=row["restart_of"],
+        restarted_as=row["restarted_as"],
+        config_version=row["config_version"],
     )
 
 

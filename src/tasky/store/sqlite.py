@@ -27,10 +27,10 @@ from typing import Any, TypeVar
 
 import orjson
 
-from tasky.store.base import Change, Event, TaskFilter, TaskPage
-from tasky.store.rows import event_from_row, task_from_row
+from tasky.store.base import Attempt, Change, Event, IdempotencyConflict, NewTask, QueueFull, TaskFilter, TaskPage
+from tasky.store.rows import event_from_row, task_from_row, to_datetime
 from tasky.store.sqlite_observability import SQLiteObservability, append_log_line
-from tasky.task import Task, TaskState
+from tasky.task import Task, TaskError, TaskState
 
 logger = logging.getLogger(__name__)
 
@@ -206,20 +206,103 @@ class SQLiteStore(SQLiteObservability):
 
     # Writes ------------------------------------------------------------------
 
-    async def create_task(self, task_id: str, worker: str, config: dict[str, Any], *, callback_url: str | None = None) -> Task:
-        config_json = orjson.dumps(config).decode()
+    async def create_task(self, new: NewTask) -> tuple[Task, bool]:
+        config_json = orjson.dumps(new.config).decode()
 
-        def insert(conn: sqlite3.Connection) -> Task:
+        def insert(conn: sqlite3.Connection) -> tuple[Task, bool]:
             now = time.time()
-            row = conn.execute(
-                "INSERT INTO tasks (id, worker, state, config, created_at, updated_at, callback_url) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
-                (task_id, worker, TaskState.QUEUED.value, config_json, now, now, callback_url),
-            ).fetchone()
-            _insert_event(conn, task_id, worker, now, "state", {"state": "queued", "attempt": 1})
-            return task_from_row(row)
+            if new.idempotency_key is not None:
+                earlier = _find_idempotent(conn, new, now)
+                if earlier is not None:
+                    return earlier, False
+            if new.max_queued is not None:
+                queued = conn.execute(
+                    "SELECT count(*) FROM tasks WHERE worker = ? AND state = 'queued'", (new.worker,)
+                ).fetchone()[0]
+                if queued >= new.max_queued:
+                    raise QueueFull(queued)
+            task = _insert_task(conn, new, config_json, now)
+            if new.idempotency_key is not None:
+                conn.execute(
+                    "INSERT OR REPLACE INTO idempotency_keys VALUES (?, ?, ?, ?, ?)",
+                    (new.idempotency_key, new.worker, new.body_hash, new.id, now),
+                )
+            return task, True
 
         return await self._write(insert)
+
+    async def update_config(self, task_id: str, config: dict[str, Any], expected_version: int | None) -> Task | None:
+        config_json = orjson.dumps(config).decode()
+
+        def update(conn: sqlite3.Connection) -> Task | None:
+            now = time.time()
+            sql = (
+                "UPDATE tasks SET config = ?, config_version = config_version + 1, updated_at = ? "
+                "WHERE id = ? AND state IN ('queued', 'held')"
+            )
+            params: list[Any] = [config_json, now, task_id]
+            if expected_version is not None:
+                sql += " AND config_version = ?"
+                params.append(expected_version)
+            row = conn.execute(sql + " RETURNING *", params).fetchone()
+            if row is None:
+                return None
+            task = task_from_row(row)
+            _insert_event(conn, task_id, task.worker, now, "config_changed", {"config_version": task.config_version})
+            return task
+
+        return await self._write(update)
+
+    async def create_restart(self, original_id: str, new: NewTask) -> Task | None:
+        config_json = orjson.dumps(new.config).decode()
+        finished = ("completed", "failed", "canceled", "timed_out")
+
+        def insert(conn: sqlite3.Connection) -> Task | None:
+            now = time.time()
+            linked = conn.execute(
+                f"UPDATE tasks SET restarted_as = ?, updated_at = ? WHERE id = ? AND restarted_as IS NULL "
+                f"AND state IN ({_marks(finished)}) RETURNING worker",
+                (new.id, now, original_id, *finished),
+            ).fetchone()
+            if linked is None:
+                return None
+            _insert_event(conn, original_id, linked["worker"], now, "restarted", {"restarted_as": new.id})
+            return _insert_task(conn, new, config_json, now)
+
+        return await self._write(insert)
+
+    async def attempts(self, task_id: str) -> list[Attempt]:
+        rows = self._read("SELECT * FROM attempts WHERE task_id = ? ORDER BY attempt", (task_id,))
+        return [
+            Attempt(
+                attempt=row["attempt"],
+                started_at=to_datetime(row["started_at"]),
+                finished_at=to_datetime(row["finished_at"]),  # type: ignore[arg-type]
+                outcome=row["outcome"],
+                error=TaskError.model_validate_json(row["error"]) if row["error"] else None,
+            )
+            for row in rows
+        ]
+
+    async def worker_settings(self) -> dict[str, tuple[bool, str | None]]:
+        rows = self._read("SELECT name, enabled, reason FROM worker_settings")
+        return {row["name"]: (bool(row["enabled"]), row["reason"]) for row in rows}
+
+    async def set_worker_enabled(self, name: str, enabled: bool, reason: str | None) -> None:
+        def upsert(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO worker_settings VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET enabled = excluded.enabled, reason = excluded.reason, updated_at = excluded.updated_at",
+                (name, int(enabled), reason, time.time()),
+            )
+
+        await self._write(upsert)
+
+    async def next_run_after(self) -> dict[str, float]:
+        rows = self._read(
+            "SELECT worker, min(run_after) AS due FROM tasks WHERE state = 'queued' AND run_after IS NOT NULL GROUP BY worker"
+        )
+        return {row["worker"]: row["due"] for row in rows}
 
     async def claim(self, worker: str, limit: int, node: str) -> list[Task]:
         def claim_rows(conn: sqlite3.Connection) -> list[Task]:
@@ -228,11 +311,12 @@ class SQLiteStore(SQLiteObservability):
                 """
                 UPDATE tasks SET state = 'running', started_at = ?, node = ?, updated_at = ?
                 WHERE seq IN (
-                    SELECT seq FROM tasks WHERE worker = ? AND state = 'queued' ORDER BY seq LIMIT ?
+                    SELECT seq FROM tasks WHERE worker = ? AND state = 'queued'
+                    AND (run_after IS NULL OR run_after <= ?) ORDER BY seq LIMIT ?
                 )
                 RETURNING *
                 """,
-                (now, node, now, worker, limit),
+                (now, node, now, worker, now, limit),
             ).fetchall()
             tasks = sorted((task_from_row(row) for row in rows), key=lambda task: task.seq)
             for task in tasks:
@@ -309,8 +393,6 @@ class SQLiteStore(SQLiteObservability):
 
 
 def _recover_one(conn: sqlite3.Connection, row: sqlite3.Row, restartable: bool, now: float) -> Task | None:
-    from tasky.task import TaskError
-
     current = TaskState(row["state"])
     if restartable:
         change = Change(reason="interrupted: the node running it stopped; re-queued because the worker is restartable")
@@ -340,8 +422,8 @@ def _transition(
     sets.append("paused_at = CASE WHEN :target = 'paused' THEN :now ELSE NULL END")
     if target.is_terminal:
         sets.append("finished_at = :now")
-    if target is TaskState.QUEUED:
-        sets += ["attempt = attempt + 1", "started_at = NULL", "node = NULL", "cancel_requested = 0"]
+    if target is TaskState.QUEUED and TaskState.HELD not in expected:
+        sets += ["attempt = attempt + 1", "started_at = NULL", "node = NULL", "cancel_requested = 0", "run_after = :run_after"]
     if change.result is not None:
         sets.append("result = :result")
     if change.error is not None:
@@ -353,21 +435,67 @@ def _transition(
         "attempt": attempt,
         "result": orjson.dumps(change.result).decode() if change.result is not None else None,
         "error": change.error.model_dump_json() if change.error is not None else None,
+        "run_after": change.run_after,
     }
     params.update({f"s{i}": state for i, state in enumerate(states)})
     state_marks = ", ".join(f":s{i}" for i in range(len(states)))
     where = f"id = :id AND state IN ({state_marks})"
     if attempt is not None:
         where += " AND attempt = :attempt"
+    before = conn.execute("SELECT state, attempt, started_at FROM tasks WHERE id = ?", (task_id,)).fetchone()
     row = conn.execute(f"UPDATE tasks SET {', '.join(sets)} WHERE {where} RETURNING *", params).fetchone()
     if row is None:
         return None
     task = task_from_row(row)
+    if before["state"] in ACTIVE and not target.is_active:
+        _record_attempt(conn, task_id, before, target, change, now)
     data: dict[str, Any] = {"state": target.value, "attempt": task.attempt}
     if change.reason:
         data["reason"] = change.reason
     _insert_event(conn, task_id, task.worker, now, "state", data)
     return task
+
+
+def _record_attempt(
+    conn: sqlite3.Connection, task_id: str, before: sqlite3.Row, target: TaskState, change: Change, now: float
+) -> None:
+    """Keep the attempt that just ended, with its own times and error."""
+    outcome = "interrupted" if target is TaskState.QUEUED and change.error is None else target.value
+    if target is TaskState.QUEUED and change.error is not None:
+        outcome = "failed"  # failed with attempts left: re-queued for a retry
+    conn.execute(
+        "INSERT OR REPLACE INTO attempts VALUES (?, ?, ?, ?, ?, ?)",
+        (task_id, before["attempt"], before["started_at"], now, outcome,
+         change.error.model_dump_json() if change.error is not None else None),
+    )
+
+
+def _insert_task(conn: sqlite3.Connection, new: NewTask, config_json: str, now: float) -> Task:
+    state = TaskState.HELD if new.held else TaskState.QUEUED
+    row = conn.execute(
+        "INSERT INTO tasks (id, worker, state, config, created_at, updated_at, timeout_s, restart_of, callback_url) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        (new.id, new.worker, state.value, config_json, now, now, new.timeout_s, new.restart_of, new.callback_url),
+    ).fetchone()
+    data: dict[str, Any] = {"state": state.value, "attempt": 1}
+    if new.restart_of:
+        data["restart_of"] = new.restart_of
+    _insert_event(conn, new.id, new.worker, now, "state", data)
+    return task_from_row(row)
+
+
+def _find_idempotent(conn: sqlite3.Connection, new: NewTask, now: float) -> Task | None:
+    """Return the task created earlier with this key and body; raise on another body."""
+    conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (now - new.idempotency_ttl_s,))
+    row = conn.execute(
+        "SELECT body_hash, task_id FROM idempotency_keys WHERE worker = ? AND key = ?", (new.worker, new.idempotency_key)
+    ).fetchone()
+    if row is None:
+        return None
+    if row["body_hash"] != new.body_hash:
+        raise IdempotencyConflict(row["task_id"])
+    task = conn.execute("SELECT * FROM tasks WHERE id = ?", (row["task_id"],)).fetchone()
+    return task_from_row(task) if task is not None else None
 
 
 def _insert_event(conn: sqlite3.Connection, task_id: str, worker: str, at: float, kind: str, data: dict[str, Any]) -> None:
