@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from tasky.api.serialize import iso_time
@@ -50,12 +50,23 @@ def resume_point(
     return int(text)
 
 
+async def existing_task(task_id: str, request: Request) -> Task:
+    """The task named in the path; 404 (or 410) before the stream starts."""
+    tasky: Tasky = request.app.state.tasky
+    return await tasky.get_task(task_id)
+
+
+async def stream_start(request: Request, after: Annotated[int | None, Depends(resume_point)]) -> int:
+    """The event id a stream of every task starts after: the client's, or the newest one."""
+    # Fixed before the response starts, so a client that acts once it has
+    # the response headers sees every change that its actions cause.
+    tasky: Tasky = request.app.state.tasky
+    return after if after is not None else await tasky.store.last_event_id()
+
+
 def build_stream_router(tasky: Tasky) -> APIRouter:
     router = APIRouter(tags=["events"])
     hub, store = tasky.observability.hub, tasky.store
-
-    async def existing_task(task_id: str) -> Task:
-        return await tasky.get_task(task_id)
 
     @router.get(
         "/tasks/{task_id}/events",
@@ -77,11 +88,10 @@ def build_stream_router(tasky: Tasky) -> APIRouter:
         description="Without Last-Event-ID it starts with the next change; it ends only when the node stops.",
     )
     async def all_events(
-        after: Annotated[int | None, Depends(resume_point)],
+        start: Annotated[int, Depends(stream_start)],
         worker: Annotated[list[str] | None, Query(description="Only these workers; repeat or separate with commas.")] = None,
     ) -> AsyncIterator[ServerSentEvent]:
         workers = [name.strip() for item in worker or [] for name in item.split(",") if name.strip()]
-        start = after if after is not None else await store.last_event_id()
         async for event in follow_all(store, hub, start, kinds=("state",), workers=workers):
             yield to_sse(event)
 
