@@ -38,9 +38,26 @@ class HTTPMetrics:
         try:
             await self.app(scope, receive, record_status)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or UNMATCHED_ROUTE
+            template = route_template(scope)
             self.metrics.observe_request(scope["method"], template, status, time.perf_counter() - started)
+
+
+def route_template(scope: Scope) -> str:
+    """Return the matched route as a template with its prefix, e.g. `/tasky/v1/tasks/{task_id}`.
+
+    FastAPI records the route of an included router without the router's
+    prefix, so the prefix is taken from the request path: the template's
+    segments replace the path's last segments (tasky routes have no
+    parameters that span several segments).
+    """
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if not template:
+        return UNMATCHED_ROUTE
+    segments = scope["path"].rstrip("/").split("/")
+    template_segments = template.strip("/").split("/")
+    prefix = segments[: max(1, len(segments) - len(template_segments))]
+    return "/".join(prefix + template_segments)
 
 
 def add_metrics(app: FastAPI, tasky: Tasky) -> None:
