@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from pathlib import Path
 from typing import Callable
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import Server, create, wait_state
+from tasky import Tasky
+from tasky.workers import example_workers
 
 
 def scrape(server: Server) -> dict[str, list[tuple[str, dict[str, str], float]]]:
@@ -93,3 +97,22 @@ def test_json_log_line_per_state_change(server: Server, api: httpx.Client) -> No
         assert record["node"]
         assert record["level"] == "INFO"
         assert record["time"]
+
+
+def test_readyz_follows_node_life_cycle(tmp_path: Path) -> None:
+    """An embedding app serves the node through its own ASGI server, so the check runs in-process."""
+
+    async def scenario() -> list[int]:
+        node = Tasky(example_workers([]), store=str(tmp_path / "embedded.db"))
+        transport = httpx.ASGITransport(app=node.asgi())
+        async with httpx.AsyncClient(transport=transport, base_url="http://embedded") as client:
+            statuses = [(await client.get("/readyz")).status_code]
+            await node.start()
+            statuses.append((await client.get("/readyz")).status_code)
+            node.begin_shutdown()  # what a stop signal does first
+            statuses.append((await client.get("/readyz")).status_code)
+            statuses.append((await client.get("/livez")).status_code)
+            await node.stop()
+        return statuses
+
+    assert asyncio.run(scenario()) == [503, 200, 503, 200]

@@ -21,7 +21,7 @@ SECRET = "test-webhook-secret"
 
 
 class Receiver:
-    """An HTTP server that answers POSTs with the next status of a script (then 200) and records them."""
+    """An HTTP server that responds to POSTs with the next status of a script (then 200) and records them."""
 
     def __init__(self, statuses: list[int], port: int = 0) -> None:
         self.statuses = list(statuses)
@@ -129,7 +129,7 @@ def test_tampered_body_fails_verification(start_server: Callable[..., Server], r
 def test_hanging_receiver_holds_up_nothing(start_server: Callable[..., Server], receiver: Callable[..., Receiver]) -> None:
     hanging = socket.socket()
     hanging.bind(("127.0.0.1", 0))
-    hanging.listen(16)  # the kernel completes connections, but nothing ever reads or answers
+    hanging.listen(16)  # the kernel completes connections, but nothing ever reads or responds
     hang_url = f"http://127.0.0.1:{hanging.getsockname()[1]}/hook"
     good = receiver()
     server = start_server("--workers", "jobs", env=webhook_env(timeout_s="3", max_attempts="2"))
@@ -141,7 +141,7 @@ def test_hanging_receiver_holds_up_nothing(start_server: Callable[..., Server], 
             wait_until(lambda: good.requests, 10, what="the other receiver's delivery")
             pending = api.get(f"/tasks/{stuck['id']}/callback").json()["deliveries"][0]
             assert pending["state"] == "pending"
-            assert pending["attempts"] == 0  # its first attempt is still waiting for an answer
+            assert pending["attempts"] == 0  # its first attempt is still waiting for a response
             assert _delivered(api, fine["id"])
             more = create(api, "add", {"a": 3})
             assert wait_state(api, more["id"], "completed")["result"] == 3

@@ -45,7 +45,7 @@ class EventHub:
         try:
             loop.call_soon_threadsafe(self._wake)
         except RuntimeError:
-            self._pending = False  # the loop closed at shutdown; nobody is left to wake
+            self._pending = False  # the loop closed at shutdown, so no follower is left to wake
 
     def _wake(self) -> None:
         # Clear the flag before waking, so a commit after this point schedules

@@ -12,6 +12,7 @@ import logging
 import sys
 from typing import IO
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -31,11 +32,14 @@ class NodeFilter(logging.Filter):
 
 
 def json_formatter() -> logging.Formatter:
+    """Build the formatter of JSON lines: time (ISO 8601, UTC), level, logger, message and the record's extras."""
     return JsonFormatter(
-        "{asctime}{levelname}{name}{message}",
+        "{levelname}{name}{message}",
         style="{",
-        rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-        datefmt="%Y-%m-%dT%H:%M:%S%z",
+        timestamp="time",
+        rename_fields={"levelname": "level", "name": "logger"},
+        # uvicorn adds a copy of its message with terminal colour codes.
+        reserved_attrs=[*RESERVED_ATTRS, "color_message"],
     )
 
 

@@ -4,7 +4,7 @@ Counts of tasks by state and of finished tasks by outcome are read from the
 store at each scrape, so they are right after a restart and include the
 tasks that retention pruned. Run and wait time histograms are observed
 in-process as tasks finish, and HTTP requests are counted by the API
-middleware; those two start from zero with the process, as Prometheus
+middleware. Those two start from zero with the process, as Prometheus
 counters do.
 """
 
@@ -27,7 +27,7 @@ TERMINAL = tuple(state.value for state in TaskState if state.is_terminal)
 
 
 class StoreCollector(Collector):
-    """Yields the task counts that `Metrics.refresh` last read from the store."""
+    """Collector of the task counts that `Metrics.render` last read from the store."""
 
     def __init__(self, workers: Iterable[str]) -> None:
         self.workers = list(workers)

@@ -4,7 +4,7 @@ A background job on each node deletes, every `interval_s`, the tasks that
 finished longer ago than the configured age (per worker if overridden), in
 transactions of `batch_size` tasks so the store's writer is never held for
 long. The store folds their figures into aggregates first, so statistics
-stay right, and keeps their ids for a while, so a read answers 410 Gone.
+stay right, and keeps their ids for a while, so a read returns 410 Gone.
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ class RetentionSettings(Section):
     interval_s: float = Field(60.0, gt=0, description="Seconds between two retention rounds.")
     batch_size: int = Field(500, ge=1, le=10_000, description="Tasks deleted per transaction.")
     tombstone_max_age_s: float = Field(
-        30 * DAY_S, ge=0, description="How long a deleted task's id answers 410 Gone before it answers 404; 0 keeps the ids."
+        30 * DAY_S, ge=0, description="How long a read of a deleted task returns 410 Gone before it returns 404; 0 keeps the ids."
     )
 
     @field_validator("workers")

@@ -1,9 +1,9 @@
 """Task statistics: counts by state, failure rate, run and wait time figures.
 
-Figures come from two places in the store: the finished tasks still stored,
-whose exact durations are known, and the aggregates that retention keeps of
-the tasks it deleted (counts, sums, maxima and a log-bucket histogram per
-worker, final state and hour). Percentiles are exact while only stored
+Figures come from two places in the store. One is the finished tasks still
+stored, whose exact durations are known. The other is the aggregates that
+retention keeps of the tasks it deleted: counts, sums, maxima and a
+log-bucket histogram per worker, final state and hour. Percentiles are exact while only stored
 tasks are involved, and estimated from the histogram once pruned ones are.
 The store reads the rows; this module only computes.
 """
@@ -29,7 +29,7 @@ MINUTE_S = 60.0
 
 
 def bucket_index(value_s: float) -> int:
-    """Return the histogram bucket of a duration; bucket 0 holds everything below 0.1 ms."""
+    """Return the histogram bucket of a duration; bucket 0 contains everything below 0.1 ms."""
     if value_s < HISTOGRAM_MIN_S:
         return 0
     return 1 + int(math.floor(math.log2(value_s / HISTOGRAM_MIN_S) * BUCKETS_PER_DOUBLING))
@@ -65,7 +65,7 @@ class Histogram:
         return cls({int(index): int(count) for index, count in data.items()})
 
     def quantile(self, q: float) -> float | None:
-        """Estimate the q-quantile (0..1) as the middle of the bucket that holds that rank."""
+        """Estimate the q-quantile (0..1) as the middle of the bucket that contains that rank."""
         total = sum(self.counts.values())
         if total == 0:
             return None
@@ -165,7 +165,7 @@ class ArchivedFigures:
 
 @dataclass
 class StatisticsInput:
-    """Everything the store returns for one statistics answer (one worker or all of them)."""
+    """Rows the store returns for one statistics response (one worker or all of them)."""
 
     counts: dict[str, int]
     runs: list[FinishedRun]

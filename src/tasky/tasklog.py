@@ -1,6 +1,6 @@
 """Where `ctx.progress` and `ctx.log` go: the store, within each task's log limits.
 
-A task's log keeps at most `max_lines` lines; the store counts the lines
+A task's log keeps at most `max_lines` lines. The store counts the lines
 past that as dropped and records one `log_truncated` event, so a reader
 sees the cut. A line longer than `max_line_chars` is shortened and says how
 many characters it lost.

@@ -6,7 +6,7 @@ POSTs the task as JSON, signed with HMAC-SHA256, retrying with exponential
 backoff. Every attempt is stored and shown at `/tasks/{id}/callback`.
 Deliveries live in the store, so a restart resumes the pending ones. Each
 attempt has a deadline and runs in its own asyncio task, so a receiver that
-never answers holds one delivery slot for `timeout_s`, nothing more.
+never responds occupies one delivery slot for `timeout_s`, nothing more.
 
 The signature header reads `t=<unix seconds>,v1=<hex digest>`, where the
 digest is HMAC-SHA256 with the shared secret over `<t>.` followed by the

@@ -1,7 +1,7 @@
 """Statistics routes: per worker, for every worker, and per task.
 
-`/tasky/v1/{worker}/statistics` answers like `/tasky/v1/workers/{name}/statistics`;
-it is the spelling that the original Go project planned.
+`/tasky/v1/{worker}/statistics` returns the same as `/tasky/v1/workers/{name}/statistics`,
+because that is the spelling the original Go project planned.
 """
 
 from __future__ import annotations

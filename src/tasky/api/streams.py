@@ -25,7 +25,7 @@ from tasky.task import Task
 
 
 def event_data(event: Event) -> dict[str, Any]:
-    """The JSON object sent as `data` of one SSE event."""
+    """Build the JSON object sent as `data` of one SSE event."""
     return {"task_id": event.task_id, "worker": event.worker, "at": iso_time(event.at), **event.data}
 
 
@@ -51,15 +51,15 @@ def resume_point(
 
 
 async def existing_task(task_id: str, request: Request) -> Task:
-    """The task named in the path; 404 (or 410) before the stream starts."""
+    """Return the task named in the path, raising 404 (or 410) before the stream starts."""
     tasky: Tasky = request.app.state.tasky
     return await tasky.get_task(task_id)
 
 
 async def stream_start(request: Request, after: Annotated[int | None, Depends(resume_point)]) -> int:
-    """The event id a stream of every task starts after: the client's, or the newest one."""
+    """Return the event id that a stream of every task starts after: the client's, or the newest one."""
     # Fixed before the response starts, so a client that acts once it has
-    # the response headers sees every change that its actions cause.
+    # the response headers receives every change that its actions cause.
     tasky: Tasky = request.app.state.tasky
     return after if after is not None else await tasky.store.last_event_id()
 

@@ -1,7 +1,7 @@
 """The SQLite store's queries for logs, event streams, statistics, retention and webhooks.
 
-`SQLiteStore` inherits these methods; they use its reader connection for
-reads and its writer thread for writes, so they share the store's
+`SQLiteStore` inherits these methods. They use its reader connection for
+reads and its writer thread for writes, so they follow the store's
 transaction rules (see `tasky.store.sqlite`). What the rows mean is decided
 by `tasky.statistics`, `tasky.retention` and `tasky.webhooks`.
 """
@@ -101,6 +101,8 @@ class SQLiteObservability:
         return {(row["worker"], row["state"]): int(row["n"]) for row in rows}
 
     async def finished_runs(self, worker: str | None = None, *, since: float | None = None) -> list[FinishedRun]:
+        # NOTE: one row per stored finished task, so exact percentiles cost a
+        # read of every such task; retention is what keeps this bounded.
         sql = f"""
             SELECT worker, state, finished_at,
                 CASE WHEN started_at IS NOT NULL THEN max(0.0, finished_at - started_at - paused_total_s) END AS run_s,
