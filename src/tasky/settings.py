@@ -129,6 +129,7 @@ class Settings(BaseSettings):
     shutdown_grace_s: float = Field(10.0, ge=0, description="Seconds running tasks get to finish at shutdown.")
     cancel_wait_s: float = Field(2.0, ge=0, description="Seconds a cancel request waits for a running task to stop.")
     max_body_bytes: int = Field(1024 * 1024, ge=1, description="Largest request body accepted, in bytes.")
+    idempotency_ttl_s: float = Field(DAY_S, gt=0, description="Seconds an Idempotency-Key is remembered.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field("INFO", description="Level of the server log.")
     log_format: Literal["auto", "json", "text"] = Field(
         "auto", description="Server log format; auto writes JSON lines unless the log goes to a terminal."

@@ -126,6 +126,7 @@ def build_node(settings: Settings) -> Tasky:
         cancel_wait_s=settings.cancel_wait_s,
         shutdown_grace_s=settings.shutdown_grace_s,
         max_body_bytes=settings.max_body_bytes,
+        idempotency_ttl_s=settings.idempotency_ttl_s,
         task_logs=settings.task_logs,
         retention=settings.retention,
         webhooks=settings.webhooks,

@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from tasky.context import TaskContext
+from tasky.context import ContextSink, TaskContext
 from tasky.executor.attempt import Attempt, AttemptEnd, run_attempt
 from tasky.store.base import Change, Store
 from tasky.task import Task, TaskState
