@@ -2,6 +2,7 @@
 
 from tasky._version import __version__
 from tasky.app import Tasky
+from tasky.client import AsyncClient, Client
 from tasky.context import TaskContext
 from tasky.errors import (
     ConfigurationError,
@@ -17,6 +18,8 @@ from tasky.task import Task, TaskState
 from tasky.worker import EmptyConfig, Worker, WorkerRegistry, worker
 
 __all__ = [
+    "AsyncClient",
+    "Client",
     "ConfigurationError",
     "EmptyConfig",
     "IllegalTransition",

@@ -185,12 +185,13 @@ def parse_etag(header: str, task: Task) -> int:
             return task.config_version
         if value == etag(task):
             return task.config_version
-    raise _stale(task)
+    raise _stale(task, header)
 
 
-def _stale(task: Task) -> PreconditionFailed:
+def _stale(task: Task, header: str | None = None) -> PreconditionFailed:
+    sent = f"If-Match {header!r} does not match" if header is not None else "the task changed and no longer matches"
     return PreconditionFailed(
-        f"the task changed since you read it (its ETag is now {etag(task)}); read it again and retry with the new ETag",
+        f"{sent} the task's current ETag {etag(task)}; read the task again and retry with that ETag",
         detail={"id": task.id, "etag": etag(task)},
     )
 

@@ -104,9 +104,13 @@ class Tasky(TaskActions):
         self.executor.begin_stop()
         self.observability.begin_shutdown()
 
-    async def stop(self) -> None:
+    async def drain(self) -> None:
+        """Stop claiming, give running tasks the grace period, then interrupt the rest."""
         self.begin_shutdown()
         await self.executor.stop(self.shutdown_grace_s)
+
+    async def stop(self) -> None:
+        await self.drain()
         await self.observability.stop()
         await self.store.close()
         logger.info("node %s stopped", self.node)
@@ -155,6 +159,11 @@ class Tasky(TaskActions):
     async def set_worker_enabled(self, name: str, enabled: bool, reason: str | None = None) -> dict[str, Any]:
         """Switch a worker on or off; persisted, and queued tasks stay queued while it is off."""
         item = self.worker(name)
+        own_reason = item.disabled_reason()
+        if enabled and own_reason:
+            raise WorkerDisabled(
+                f"worker {name!r} cannot be enabled: {own_reason}", detail={"worker": name, "reason": own_reason}
+            )
         reason = None if enabled else (reason or "disabled by an operator")
         await self.store.set_worker_enabled(name, enabled, reason)
         if enabled:
@@ -197,7 +206,7 @@ class Tasky(TaskActions):
             timeout_s=timeout_s,
             max_queued=item.max_queued if item.queue_policy == "reject" else None,
             idempotency_key=idempotency_key,
-            body_hash=_body_hash(config, hold, timeout_s, callback_url) if idempotency_key else None,
+            body_hash=_body_hash(config, hold, timeout_s, callback_url) if idempotency_key is not None else None,
             idempotency_ttl_s=self.idempotency_ttl_s,
             callback_url=callback_url,
         )

@@ -6,6 +6,7 @@ clear line instead of a uvicorn traceback.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import os
@@ -85,6 +86,9 @@ def run(tasky: Tasky, addr: str = DEFAULT_ADDR, *, insecure: bool = False, acces
         )
     if not address.is_loopback:
         logger.warning("serving on %s WITHOUT authentication (--insecure): any client that reaches it can run tasks", address)
+    check = getattr(tasky.store, "check", None)
+    if check is not None:
+        check()
     sock = bind(address)
     config = uvicorn.Config(
         tasky.asgi(),
@@ -112,12 +116,24 @@ def _server_class() -> type:
         the store and are recovered when a node starts on it again.
         """
 
+        draining = False
+
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-            if self.should_exit:
+            if self.draining or self.should_exit:
                 logger.warning("second signal %d during shutdown: exiting now; running tasks are recovered at next start", sig)
                 os._exit(EXIT_FORCED)
-            logger.info("signal %d received: shutting down gracefully", sig)
+            logger.info("signal %d received: draining for up to %.1f s, then exiting", sig, self.tasky.shutdown_grace_s)
+            self.draining = True
             self.tasky.begin_shutdown()
-            self.should_exit = True
+            loop = asyncio.get_running_loop()
+            loop.call_soon_threadsafe(lambda: loop.create_task(self._drain_then_exit()))
+
+        async def _drain_then_exit(self) -> None:
+            # The API keeps serving during the grace period: /readyz answers
+            # 503 and running tasks can still be watched and canceled.
+            try:
+                await self.tasky.drain()
+            finally:
+                self.should_exit = True
 
     return TaskyServer

@@ -134,6 +134,12 @@ class Task(BaseModel):
             paused += (end - self.paused_at).total_seconds()
         return max(0.0, (end - self.started_at).total_seconds() - paused)
 
+    def paused_time_s(self, now: datetime | None = None) -> float:
+        """Return the time spent paused, including a pause still going on."""
+        if self.paused_at is None or self.finished_at is not None:
+            return self.paused_total_s
+        return self.paused_total_s + ((now or utcnow()) - self.paused_at).total_seconds()
+
     def wait_time_s(self, now: datetime | None = None) -> float:
         """Return the time between creation and the start of the run (or now)."""
         end = self.started_at or self.finished_at or now or utcnow()

@@ -224,10 +224,16 @@ class WorkerRegistry:
 
 def load_workers_module(module_name: str) -> list[Worker]:
     """Import a module and collect its worker instances (or its `WORKERS` list)."""
+    if not module_name or module_name.startswith(".") or "/" in module_name:
+        raise ConfigurationError(
+            f"invalid workers module name {module_name!r}: give a dotted Python module name such as mypkg.jobs"
+        )
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigurationError(f"cannot import workers module {module_name!r}: {exc}") from exc
+    except Exception as exc:  # any error while importing user code ends start-up with its message
+        raise ConfigurationError(
+            f"cannot import workers module {module_name!r}: {type(exc).__name__}: {exc}"
+        ) from exc
     declared = getattr(module, "WORKERS", None)
     if declared is not None:
         return list(declared)

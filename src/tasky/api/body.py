@@ -36,7 +36,7 @@ async def read_json_body(request: Request, max_bytes: int) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(
-            f"the request body is not valid JSON ({exc}); send a JSON object such as {{\"seconds\": 5}}",
+            f"the request body is not valid JSON ({exc}); send a JSON object",
             code="malformed_json",
         ) from None
 
@@ -57,7 +57,7 @@ def _check_content_type(request: Request) -> None:
 
 def _too_large(max_bytes: int) -> BadRequest:
     return BadRequest(
-        f"the request body is larger than the limit of {max_bytes} bytes; send a smaller config",
+        f"the request body is larger than the limit of {max_bytes} bytes; send a smaller body",
         status=413,
         code="body_too_large",
         detail={"max_bytes": max_bytes},

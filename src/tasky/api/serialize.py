@@ -65,7 +65,7 @@ def status_json(task: Task) -> dict[str, Any]:
         "paused_at": _time(task.paused_at),
         "wait_time_s": round(task.wait_time_s(), 6),
         "run_time_s": round(run_time, 6) if run_time is not None else None,
-        "paused_time_s": round(task.paused_total_s, 6),
+        "paused_time_s": round(task.paused_time_s(), 6),
         "progress": progress_json(task),
         "cancel_requested": task.cancel_requested,
         "next_attempt_at": _time(task.run_after) if task.state.value == "queued" else None,

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tasky.actions import ACTIONS, ActionResult, etag
 from tasky.api.body import read_json_body
+from tasky.api.params import reject_unknown_params
 from tasky.api.serialize import JSON, attempt_json, result_json, status_json, task_json, task_path
 from tasky.app import Tasky
 from tasky.errors import BadRequest, IllegalTransition, InvalidConfig
@@ -20,6 +21,7 @@ from tasky.store import TaskFilter
 from tasky.task import TaskState
 
 MAX_PAGE = 1000
+LIST_PARAMS = ("state", "worker", "created_after", "created_before", "limit", "cursor")
 
 
 class ActionRequest(BaseModel):
@@ -33,6 +35,7 @@ def build_task_router(tasky: Tasky) -> APIRouter:
 
     @router.get("/tasks", summary="List tasks, newest first, with filters and a cursor")
     async def list_tasks(
+        request: Request,
         state: Annotated[list[str] | None, Query(description="Filter by state; repeat or separate with commas.")] = None,
         worker: Annotated[str | None, Query(description="Filter by worker name.")] = None,
         created_after: Annotated[datetime | None, Query(description="ISO-8601 time, inclusive.")] = None,
@@ -40,6 +43,7 @@ def build_task_router(tasky: Tasky) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Tasks per page.")] = 50,
         cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
     ) -> JSON:
+        reject_unknown_params(request, LIST_PARAMS)
         filters = TaskFilter(
             states=_parse_states(state or []),
             worker=worker,
@@ -125,6 +129,7 @@ def _parse_action(raw: object) -> str:
         raise InvalidConfig(
             f'the body must be {{"action": {choices}}}',
             detail=[{"field": "action", "message": f"expected one of {', '.join(ACTIONS)}"}],
+            code="invalid_action",
         ) from None
 
 

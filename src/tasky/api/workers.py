@@ -9,12 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tasky.actions import etag
 from tasky.api.body import read_json_body
+from tasky.api.params import reject_unknown_params
 from tasky.api.serialize import JSON, task_json, task_path
 from tasky.app import Tasky
 from tasky.errors import InvalidConfig
 from tasky.worker import Worker
 
 MAX_TIMEOUT_S = 30 * 86_400.0
+CREATE_PARAMS = ("hold", "timeout")
 
 
 class WorkerAction(BaseModel):
@@ -46,6 +48,7 @@ def build_worker_router(tasky: Tasky) -> APIRouter:
             raise InvalidConfig(
                 'the body must be {"action": "enable" | "disable", "reason": optional text}',
                 detail=[{"field": "action", "message": "expected enable or disable"}],
+                code="invalid_action",
             ) from None
         return JSON(await tasky.set_worker_enabled(name, body.action == "enable", body.reason))
 
@@ -57,6 +60,7 @@ def build_worker_router(tasky: Tasky) -> APIRouter:
         idempotency_key: str | None = None,
         callback_url: str | None = None,
     ) -> JSON:
+        reject_unknown_params(request, CREATE_PARAMS)
         raw = await read_json_body(request, tasky.max_body_bytes)
         task, created = await tasky.create_task(
             name, {} if raw is None else raw, hold=hold, timeout_s=timeout, idempotency_key=idempotency_key,
@@ -100,7 +104,7 @@ TimeoutQuery = Annotated[
 ]
 IdempotencyHeader = Annotated[
     str | None,
-    Header(max_length=200, description="Repeat a creation safely: the same key and body return the first task."),
+    Header(min_length=1, max_length=200, description="Repeat a creation safely: the same key and body return the first task."),
 ]
 CallbackQuery = Annotated[
     str | None,

@@ -20,6 +20,7 @@ from typing import Any
 from tasky.context import TaskContext, terminate_group
 from tasky.executor.outcome import Outcome, outcome_of_exception, outcome_of_result
 from tasky.executor.process import ChildOutcome, ChildProcess
+from tasky.executor.threads import DaemonThreadPool
 from tasky.task import Task, TaskError, TaskState
 from tasky.worker import Worker
 
@@ -34,6 +35,7 @@ class Attempt:
     ctx: TaskContext
     worker: Worker
     timeout_s: float | None = None
+    threads: DaemonThreadPool = field(default_factory=DaemonThreadPool)  # runs sync perform
     child: ChildProcess | None = None
     timed_out: bool = False
     finished: asyncio.Future[Task | None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
@@ -90,7 +92,7 @@ async def _perform(attempt: Attempt) -> tuple[Outcome, BaseException | None]:
         if item.is_async:
             value = await item.perform(config, ctx)
         else:
-            value = await run_in_thread(lambda: item.perform(config, ctx), name=f"tasky-{task.id[:8]}")
+            value = await attempt.threads.run(lambda: item.perform(config, ctx))
     except Exception as exc:  # any failure of user code becomes the task's error
         return outcome_of_exception(exc, ctx.canceled), exc
     return outcome_of_result(value), None

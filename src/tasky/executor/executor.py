@@ -20,6 +20,7 @@ from typing import Any
 
 from tasky.context import ContextSink, TaskContext
 from tasky.executor.attempt import Attempt, AttemptEnd, run_attempt
+from tasky.executor.threads import DaemonThreadPool
 from tasky.store.base import Change, Store
 from tasky.task import Task, TaskState
 from tasky.worker import Worker, WorkerRegistry
@@ -58,6 +59,7 @@ class Executor:
         self.node = node
         self.is_enabled = is_enabled
         self._sink = sink or StoreSink(store)
+        self._threads = DaemonThreadPool()
         self._running: dict[str, Attempt] = {}
         self._running_by_worker: dict[str, set[str]] = defaultdict(set)
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -141,7 +143,7 @@ class Executor:
     def _begin(self, item: Worker, task: Task) -> None:
         loop = asyncio.get_running_loop()
         ctx = TaskContext(task.id, task.worker, task.attempt, self._sink, loop, kill_grace_s=item.kill_grace_s)
-        entry = Attempt(task=task, ctx=ctx, worker=item, timeout_s=task.timeout_s or item.timeout_s)
+        entry = Attempt(task=task, ctx=ctx, worker=item, timeout_s=task.timeout_s or item.timeout_s, threads=self._threads)
         self._running[task.id] = entry
         self._running_by_worker[task.worker].add(task.id)
         logger.info(
