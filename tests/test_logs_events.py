@@ -77,6 +77,7 @@ def test_logs_bad_parameters(api: httpx.Client) -> None:
     task = create(api, "add", {"a": 1})
     assert api.get(f"/tasks/{task['id']}/logs", params={"after": -1}).status_code == 400
     assert api.get(f"/tasks/{task['id']}/logs", params={"limit": 0}).status_code == 400
+    assert api.get(f"/tasks/{task['id']}/logs", params={"afterr": 1}).json()["error"]["code"] == "invalid_parameter"
     missing = api.get("/tasks/no-such-task/logs")
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "task_not_found"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
+from tasky.api.params import reject_unknown_params
 from tasky.api.serialize import JSON, iso_time
 from tasky.app import Tasky
 
@@ -18,9 +19,11 @@ def build_log_router(tasky: Tasky) -> APIRouter:
     @router.get("/tasks/{task_id}/logs", summary="Page through a task's log lines")
     async def task_logs(
         task_id: str,
+        request: Request,
         after: Annotated[int, Query(ge=0, description="Return lines with seq greater than this; 0 starts at the first line.")] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_LOG_PAGE, description="Lines per page.")] = 1000,
     ) -> JSON:
+        reject_unknown_params(request, ("after", "limit"))
         task = await tasky.get_task(task_id)
         page = await tasky.store.logs(task_id, after_seq=after, limit=limit)
         return JSON(

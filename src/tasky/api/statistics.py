@@ -11,8 +11,9 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
+from tasky.api.params import reject_unknown_params
 from tasky.api.serialize import JSON, iso_time
 from tasky.app import Tasky
 from tasky.statistics import StatisticsInput, compute_statistics
@@ -25,7 +26,8 @@ def build_statistics_router(tasky: Tasky) -> APIRouter:
     router = APIRouter(tags=["statistics"])
 
     @router.get("/statistics", summary="Statistics of every worker, and their total")
-    async def all_statistics(since: Annotated[datetime | None, SINCE] = None) -> JSON:
+    async def all_statistics(request: Request, since: Annotated[datetime | None, SINCE] = None) -> JSON:
+        reject_unknown_params(request, ("since",))
         since_s = _timestamp(since)
         inputs = await _gather(tasky.store, None, since_s)
         now = time.time()
@@ -42,14 +44,15 @@ def build_statistics_router(tasky: Tasky) -> APIRouter:
             }
         )
 
-    async def worker_statistics(name: str, since: datetime | None) -> JSON:
+    async def worker_statistics(request: Request, name: str, since: datetime | None) -> JSON:
+        reject_unknown_params(request, ("since",))
         tasky.worker(name)  # 404 for an unknown worker
         inputs = await _gather(tasky.store, name, _timestamp(since))
         return JSON(_worker_body(name, inputs.get(name, StatisticsInput({}, [], [])), time.time(), since))
 
     @router.get("/workers/{name}/statistics", summary="Counts by state, failure rate, run and wait time percentiles")
-    async def statistics_of_worker(name: str, since: Annotated[datetime | None, SINCE] = None) -> JSON:
-        return await worker_statistics(name, since)
+    async def statistics_of_worker(request: Request, name: str, since: Annotated[datetime | None, SINCE] = None) -> JSON:
+        return await worker_statistics(request, name, since)
 
     @router.get("/tasks/{task_id}/statistics", summary="Wait, run and paused time and attempts of one task")
     async def task_statistics(task_id: str) -> JSON:
@@ -72,8 +75,8 @@ def build_statistics_router(tasky: Tasky) -> APIRouter:
         )
 
     @router.get("/{worker}/statistics", summary="Same as /workers/{name}/statistics")
-    async def statistics_short_route(worker: str, since: Annotated[datetime | None, SINCE] = None) -> JSON:
-        return await worker_statistics(worker, since)
+    async def statistics_short_route(request: Request, worker: str, since: Annotated[datetime | None, SINCE] = None) -> JSON:
+        return await worker_statistics(request, worker, since)
 
     return router
 

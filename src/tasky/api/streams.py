@@ -16,6 +16,7 @@ import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
+from tasky.api.params import reject_unknown_params
 from tasky.api.serialize import iso_time
 from tasky.app import Tasky
 from tasky.errors import BadRequest
@@ -52,6 +53,7 @@ def resume_point(
 
 async def existing_task(task_id: str, request: Request) -> Task:
     """Return the task named in the path, raising 404 (or 410) before the stream starts."""
+    reject_unknown_params(request, ("last_event_id",))
     tasky: Tasky = request.app.state.tasky
     return await tasky.get_task(task_id)
 
@@ -60,6 +62,7 @@ async def stream_start(request: Request, after: Annotated[int | None, Depends(re
     """Return the event id that a stream of every task starts after: the client's, or the newest one."""
     # Fixed before the response starts, so a client that acts once it has
     # the response headers receives every change that its actions cause.
+    reject_unknown_params(request, ("last_event_id", "worker"))
     tasky: Tasky = request.app.state.tasky
     return after if after is not None else await tasky.store.last_event_id()
 

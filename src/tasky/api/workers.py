@@ -16,7 +16,7 @@ from tasky.errors import InvalidConfig
 from tasky.worker import Worker
 
 MAX_TIMEOUT_S = 30 * 86_400.0
-CREATE_PARAMS = ("hold", "timeout")
+CREATE_PARAMS = ("hold", "timeout", "callback_url")
 
 
 class WorkerAction(BaseModel):
