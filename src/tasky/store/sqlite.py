@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from tasky.errors import ConfigurationError
 from tasky.store.base import Attempt, Change, Event, IdempotencyConflict, NewTask, QueueFull, TaskFilter, TaskPage
 from tasky.store.rows import event_from_row, task_from_row, to_datetime
 from tasky.store.sqlite_observability import SQLiteObservability, append_log_line
@@ -58,14 +59,18 @@ class SQLiteStore(SQLiteObservability):
 
     # Life cycle --------------------------------------------------------------
 
+    def check(self) -> None:
+        """Open the file, apply migrations and close it; raise `ConfigurationError` if it is unusable.
+
+        `tasky serve` calls it before it listens, so a bad store file ends
+        start-up with one line instead of failing after the first log lines.
+        """
+        self._migrated_connection().close()
+
     async def open(self) -> None:
         if self._writer is not None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = self._connect()
-        from tasky.store.migrate import apply_sqlite_migrations
-
-        apply_sqlite_migrations(conn)
+        conn = self._migrated_connection()
         self._reader = self._connect()
         self._writer = threading.Thread(target=self._write_loop, args=(conn,), name="tasky-sqlite-writer", daemon=True)
         self._writer.start()
@@ -84,6 +89,21 @@ class SQLiteStore(SQLiteObservability):
 
     def add_commit_listener(self, listener: Callable[[], None]) -> None:
         self._commit_listeners.append(listener)
+
+    def _migrated_connection(self) -> sqlite3.Connection:
+        from tasky.store.migrate import apply_sqlite_migrations
+
+        if not self.path.parent.exists():
+            logger.info("creating folder %s for the store", self.path.parent)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = self._connect()
+            apply_sqlite_migrations(conn)
+        except sqlite3.Error as exc:
+            raise ConfigurationError(
+                f"cannot use {self.path} as the store: {exc}; give --store a SQLite file tasky created, or a new path"
+            ) from None
+        return conn
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -143,6 +163,8 @@ class SQLiteStore(SQLiteObservability):
                     future.set_exception(exc)
             return
         for future, ok, value in outcomes:
+            if future.done():
+                continue  # its caller was cancelled and stopped waiting; the write is committed all the same
             if ok:
                 future.set_result(value)
             else:
