@@ -13,7 +13,7 @@ import pytest
 
 from conftest import Server, create, free_port, server_pythonpath, wait_state
 from tasky.errors import ConfigurationError
-from tasky.settings import load_settings
+from tasky.settings import load_settings, unknown_environment
 
 
 def run_serve(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -143,3 +143,8 @@ def test_serve_reads_config_file(start_server: Callable[..., Server], tmp_path: 
     assert logs["dropped_lines"] == 2
     assert f"task {task['id']} of worker chatty completed" in server.log()
     assert not any(line.startswith("{") for line in server.log().splitlines())
+
+
+def test_unknown_variables_listed() -> None:
+    environ = {"TASKY_ADRR": "x", "TASKY_URL": "http://127.0.0.1:1", "TASKY_RETENTION__MAX_AGE_S": "5", "TASKY_CONFIG": "t.toml", "HOME": "/"}
+    assert unknown_environment(environ) == ["TASKY_ADRR"]

@@ -29,6 +29,8 @@ from tasky.errors import ConfigurationError
 
 ENV_PREFIX = "TASKY_"
 CONFIG_FILE_ENV = "TASKY_CONFIG"  # read by `tasky serve --config`, not a setting itself
+# Variables of the client commands (`tasky submit`, ...), which `tasky serve` leaves alone.
+CLIENT_ENV = frozenset({"TASKY_URL", "TASKY_TOKEN"})
 ENV_NESTED_DELIMITER = "__"
 DAY_S = 86_400.0
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -225,8 +227,8 @@ def read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
 
 
 def unknown_environment(environ: Mapping[str, str]) -> list[str]:
-    """Return the `TASKY_*` variables that name no setting (client tools may set some)."""
-    known = {f"{ENV_PREFIX}{name}".upper() for name in Settings.model_fields} | {CONFIG_FILE_ENV}
+    """Return the `TASKY_*` variables that name no setting of `tasky serve` nor of the client commands."""
+    known = {f"{ENV_PREFIX}{name}".upper() for name in Settings.model_fields} | {CONFIG_FILE_ENV} | CLIENT_ENV
     unknown = []
     for key in environ:
         upper = key.upper()
