@@ -25,6 +25,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def server_pythonpath() -> str:
+    """PYTHONPATH for server processes: the test workers, then this run's entries made absolute.
+
+    Servers run in a temporary folder, where a relative entry such as
+    `src` would silently fall back to the installed tasky.
+    """
+    entries = [str(TESTS_DIR)]
+    entries += [str(Path(entry).resolve()) for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry]
+    return os.pathsep.join(entries)
+
+
 def wait_until(predicate: Callable[[], Any], timeout_s: float = 10.0, interval_s: float = 0.02, what: str = "condition") -> Any:
     """Poll `predicate` until it returns a truthy value; fail the test at the deadline."""
     deadline = time.monotonic() + timeout_s
@@ -52,7 +63,7 @@ class Server:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "Server":
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS_DIR), os.environ.get("PYTHONPATH", "")]), **self.env)
+        env = dict(os.environ, PYTHONPATH=server_pythonpath(), **self.env)
         command = [sys.executable, "-m", "tasky", "serve", "--addr", f"127.0.0.1:{self.port}", "--store", str(self.store), *self.args]
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(command, cwd=self.folder, env=env, stdout=self._log, stderr=subprocess.STDOUT)

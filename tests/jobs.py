@@ -135,3 +135,25 @@ def shell(ctx: TaskContext, script: str) -> int:
 def bounded(ctx: TaskContext, seconds: float = 5.0) -> None:
     """Sleep; at most 2 tasks may wait in its queue."""
     ctx.sleep(seconds)
+
+
+# Observability ---------------------------------------------------------------
+
+
+@tasky.worker(name="outcome", max_tasks=4)
+def outcome(fail: bool = False, seconds: float = 0.0) -> str:
+    """Sleep `seconds`, then fail if asked: a worker whose outcomes a test chooses."""
+    time.sleep(seconds)
+    if fail:
+        raise RuntimeError("failed on purpose")
+    return "ok"
+
+
+@tasky.worker(name="chatty", max_tasks=4)
+def chatty(ctx: TaskContext, lines: int = 10, width: int = 10, interval_s: float = 0.0) -> int:
+    """Write `lines` log lines of at least `width` characters, `interval_s` apart."""
+    for number in range(1, lines + 1):
+        ctx.log(f"line {number} ".ljust(width, "x"))
+        if interval_s:
+            ctx.sleep(interval_s)
+    return lines

@@ -444,13 +444,16 @@ def test_restart_and_stats(server: Server) -> None:
         wait_state(api, task_id, "completed")
 
     restarted = run_json("restart", task_id, url=server.url)
-    table = run_tasky("restart", task_id, url=server.url)
+    with server.client() as api:
+        wait_state(api, restarted["id"], "completed")
+    # A task is restarted once; the table form restarts the restart.
+    table = run_tasky("restart", restarted["id"], url=server.url)
     overall = run_tasky("stats", url=server.url)
     worker = run_json("stats", "add", url=server.url)
     task = run_json("stats", "--task", task_id, url=server.url)
 
     assert restarted["restart_of"] == task_id
-    assert f"restarted task {task_id} as" in table.stdout
+    assert f"restarted task {restarted['id']} as" in table.stdout
     assert overall.returncode == 0
     assert overall.stdout.strip()
     assert isinstance(worker, dict)

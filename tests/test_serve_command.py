@@ -7,11 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import TESTS_DIR, free_port
+from conftest import free_port, server_pythonpath
 
 
 def run_serve(tmp_path: Path, *args: str, timeout_s: float = 20) -> subprocess.CompletedProcess[str]:
-    env = {"PYTHONPATH": str(TESTS_DIR), "PATH": "/usr/bin:/bin"}
+    env = {"PYTHONPATH": server_pythonpath(), "PATH": "/usr/bin:/bin"}
     return subprocess.run(
         [sys.executable, "-m", "tasky", "serve", "--store", str(tmp_path / "t.db"), *args],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout_s,

@@ -77,7 +77,10 @@ class TaskActions:
         if task.state in WAITING:
             canceled = await self.store.transition(task_id, [task.state], TaskState.CANCELED, change=None)
             if canceled is not None:
-                logger.info("task %s canceled while %s", task_id, task.state.value, extra={"task_id": task_id, "state": "canceled"})
+                logger.info(
+                    "task %s canceled while %s", task_id, task.state.value,
+                    extra={"task_id": task_id, "worker": task.worker, "state": "canceled"},
+                )
                 return ActionResult(canceled)
             task = await self.get_task(task_id)  # claimed meanwhile: cancel it as a running task
         if task.state not in ACTIVE:

@@ -20,16 +20,12 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from tasky.actions import ActionResult, TaskActions
-from tasky.errors import (
-    ConflictError,
-    QueueFull,
-    TaskNotFound,
-    WorkerDisabled,
-    WorkerNotFound,
-)
+from tasky.errors import ConflictError, QueueFull, TaskNotFound, TaskPruned, WorkerDisabled, WorkerNotFound
 from tasky.executor import Executor
 from tasky.ids import new_task_id
+from tasky.observability import Observability
 from tasky.security import SecurityOptions
+from tasky.settings import RetentionSettings, TaskLogSettings, WebhookSettings
 from tasky.store import Store, open_store
 from tasky.store.base import IdempotencyConflict, NewTask
 from tasky.store.base import QueueFull as StoreQueueFull
@@ -66,6 +62,9 @@ class Tasky(TaskActions):
         max_body_bytes: int = 1024 * 1024,
         idempotency_ttl_s: float = DEFAULT_IDEMPOTENCY_TTL_S,
         security: SecurityOptions | None = None,
+        task_logs: TaskLogSettings | None = None,
+        retention: RetentionSettings | None = None,
+        webhooks: WebhookSettings | None = None,
     ) -> None:
         self.registry = WorkerRegistry(workers)
         self.store: Store = open_store(store) if isinstance(store, str) else store
@@ -76,7 +75,12 @@ class Tasky(TaskActions):
         self.idempotency_ttl_s = idempotency_ttl_s
         self.security = security or SecurityOptions()
         self.disabled: dict[str, str] = {}  # worker name -> reason, as switched by an operator
-        self.executor = Executor(self.store, self.registry, self.node, is_enabled=lambda name: name not in self.disabled)
+        self.observability = Observability(
+            self.store, self.registry, self.node, task_logs=task_logs, retention=retention, webhooks=webhooks
+        )
+        self.executor = Executor(
+            self.store, self.registry, self.node, is_enabled=lambda name: name not in self.disabled, sink=self.observability.sink
+        )
         self.ready = False
         self._asgi: FastAPI | None = None
 
@@ -93,14 +97,16 @@ class Tasky(TaskActions):
         for name, (enabled, reason) in (await self.store.worker_settings()).items():
             if not enabled and name in self.registry:
                 self.disabled[name] = reason or "disabled by an operator"
+        await self.observability.start()
         await self.executor.start()
         self.ready = True
         logger.info("node %s ready with workers: %s", self.node, ", ".join(self.registry.names()) or "(none)")
 
     def begin_shutdown(self) -> None:
-        """Report not ready and stop claiming at once; `stop()` does the rest."""
+        """Report not ready, stop claiming and end the event streams at once; `stop()` does the rest."""
         self.ready = False
         self.executor.begin_stop()
+        self.observability.begin_shutdown()
 
     async def drain(self) -> None:
         """Stop claiming, give running tasks the grace period, then interrupt the rest."""
@@ -109,6 +115,7 @@ class Tasky(TaskActions):
 
     async def stop(self) -> None:
         await self.drain()
+        await self.observability.stop()
         await self.store.close()
         logger.info("node %s stopped", self.node)
 
@@ -181,8 +188,9 @@ class Tasky(TaskActions):
         hold: bool = False,
         timeout_s: float | None = None,
         idempotency_key: str | None = None,
+        callback_url: str | None = None,
     ) -> tuple[Task, bool]:
-        """Validate the config and store the task durably; returns it and whether it is new.
+        """Validate the config (and callback URL) and store the task durably; returns it and whether it is new.
 
         With an `idempotency_key` seen before with the same body, the earlier
         task is returned and nothing is created.
@@ -192,6 +200,8 @@ class Tasky(TaskActions):
         if reason:
             raise WorkerDisabled(f"worker {worker_name!r} is disabled: {reason}", detail={"worker": worker_name})
         config = item.validate_config(raw_config).model_dump(mode="json")
+        if callback_url is not None:
+            callback_url = self.observability.webhooks.check_url(callback_url)
         new = NewTask(
             id=new_task_id(),
             worker=worker_name,
@@ -200,8 +210,9 @@ class Tasky(TaskActions):
             timeout_s=timeout_s,
             max_queued=item.max_queued if item.queue_policy == "reject" else None,
             idempotency_key=idempotency_key,
-            body_hash=_body_hash(config, hold, timeout_s) if idempotency_key is not None else None,
+            body_hash=_body_hash(config, hold, timeout_s, callback_url) if idempotency_key is not None else None,
             idempotency_ttl_s=self.idempotency_ttl_s,
+            callback_url=callback_url,
         )
         task, created = await self._insert(item, new)
         if created:
@@ -230,12 +241,21 @@ class Tasky(TaskActions):
     async def get_task(self, task_id: str) -> Task:
         task = await self.store.get_task(task_id)
         if task is None:
+            pruned_at = await self.store.pruned_at(task_id)
+            if pruned_at is not None:
+                raise TaskPruned(
+                    f"task {task_id!r} was deleted by retention at {pruned_at.isoformat()}, some time after it finished",
+                    detail={"id": task_id, "pruned_at": pruned_at.isoformat()},
+                )
             raise TaskNotFound(f"no task with id {task_id!r}; list tasks at /tasky/v1/tasks", detail={"id": task_id})
         return task
 
 
-def _body_hash(config: dict[str, Any], hold: bool, timeout_s: float | None) -> str:
-    canonical = orjson.dumps({"config": config, "hold": hold, "timeout_s": timeout_s}, option=orjson.OPT_SORT_KEYS)
+def _body_hash(config: dict[str, Any], hold: bool, timeout_s: float | None, callback_url: str | None = None) -> str:
+    body = {"config": config, "hold": hold, "timeout_s": timeout_s}
+    if callback_url is not None:
+        body["callback_url"] = callback_url  # only when given, so hashes stored before it existed still match
+    canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(canonical).hexdigest()
 
 

@@ -7,6 +7,7 @@ Every error that tasky raises on purpose derives from `TaskyError`::
     ├── NotFoundError (LookupError)         404
     │   ├── WorkerNotFound
     │   └── TaskNotFound
+    │       └── TaskPruned                  410: deleted by retention
     ├── BadRequest (ValueError)             400, 413, 415
     ├── InvalidConfig (ValueError)          422, with field-level reasons
     ├── ConflictError                       409
@@ -61,6 +62,13 @@ class WorkerNotFound(NotFoundError):
 
 class TaskNotFound(NotFoundError):
     code = "task_not_found"
+
+
+class TaskPruned(TaskNotFound):
+    """The task existed but retention deleted it; answered with 410 Gone."""
+
+    code = "task_pruned"
+    status = 410
 
 
 class BadRequest(TaskyError, ValueError):

@@ -115,6 +115,9 @@ class Task(BaseModel):
     cancel_requested: bool = False
     node: str | None = None
     updated_at: datetime
+    callback_url: str | None = None  # where the final status is POSTed (webhook)
+    log_lines: int = 0  # log lines stored
+    log_dropped: int = 0  # log lines dropped after the task's log reached its limit
     run_after: datetime | None = None  # a retry waits in `queued` until then
     timeout_s: float | None = None
     restart_of: str | None = None

@@ -9,9 +9,13 @@ from fastapi.openapi.utils import get_openapi
 
 from tasky import __version__
 from tasky.api.errors import install_error_handlers
+from tasky.api.logs import build_log_router
+from tasky.api.metrics import add_metrics
 from tasky.api.middleware import StripTrailingSlash
 from tasky.api.security import document_security, install_cors, install_security, warn_unlisted_routes
 from tasky.api.serialize import API_PREFIX, JSON
+from tasky.api.statistics import build_statistics_router
+from tasky.api.streams import build_stream_router
 from tasky.api.tasks import build_task_router
 from tasky.api.workers import build_worker_router, config_schemas
 from tasky.app import Tasky
@@ -30,7 +34,11 @@ def create_api(tasky: Tasky) -> FastAPI:
     install_error_handlers(app)
     app.include_router(build_worker_router(tasky), prefix=API_PREFIX)
     app.include_router(build_task_router(tasky), prefix=API_PREFIX)
+    app.include_router(build_log_router(tasky), prefix=API_PREFIX)
+    app.include_router(build_stream_router(tasky), prefix=API_PREFIX)
+    app.include_router(build_statistics_router(tasky), prefix=API_PREFIX)  # last: it has the catch-all /{worker}/statistics
     _add_health_routes(app, tasky)
+    add_metrics(app, tasky)  # inside StripTrailingSlash, which copies the scope that routing fills in
     auth = install_security(app, tasky)
     app.add_middleware(StripTrailingSlash)
     install_cors(app, tasky)
@@ -44,7 +52,7 @@ def _add_health_routes(app: FastAPI, tasky: Tasky) -> None:
     async def livez() -> JSON:
         return JSON({"status": "ok"})
 
-    @app.get("/readyz", tags=["health"], summary="The store is open and the node accepts work")
+    @app.get("/readyz", tags=["health"], summary="The store is open and migrated, and the node is not shutting down")
     async def readyz() -> JSON:
         if not tasky.ready:
             return JSON({"status": "not ready"}, status_code=503)

@@ -32,6 +32,11 @@ def _time(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
+def iso_time(value: datetime | None) -> str | None:
+    """Return an aware UTC time as ISO-8601 text ending in Z, or None."""
+    return _time(value)
+
+
 def progress_json(task: Task) -> dict[str, Any]:
     progress = task.progress
     percent = None
@@ -97,8 +102,12 @@ def task_json(task: Task) -> dict[str, Any]:
             "result": f"{task_path(task.id)}/result",
             "actions": f"{task_path(task.id)}/actions",
             "events": f"{task_path(task.id)}/events",
+            "logs": f"{task_path(task.id)}/logs",
+            "statistics": f"{task_path(task.id)}/statistics",
+            "callback": f"{task_path(task.id)}/callback",
             "attempts": f"{task_path(task.id)}/attempts",
         },
+        callback_url=task.callback_url,
     )
     return body
 

@@ -16,7 +16,7 @@ from tasky.errors import InvalidConfig
 from tasky.worker import Worker
 
 MAX_TIMEOUT_S = 30 * 86_400.0
-CREATE_PARAMS = ("hold", "timeout")
+CREATE_PARAMS = ("hold", "timeout", "callback_url")
 
 
 class WorkerAction(BaseModel):
@@ -58,11 +58,13 @@ def build_worker_router(tasky: Tasky) -> APIRouter:
         hold: bool = False,
         timeout: float | None = None,
         idempotency_key: str | None = None,
+        callback_url: str | None = None,
     ) -> JSON:
         reject_unknown_params(request, CREATE_PARAMS)
         raw = await read_json_body(request, tasky.max_body_bytes)
         task, created = await tasky.create_task(
-            name, {} if raw is None else raw, hold=hold, timeout_s=timeout, idempotency_key=idempotency_key
+            name, {} if raw is None else raw, hold=hold, timeout_s=timeout, idempotency_key=idempotency_key,
+            callback_url=callback_url,
         )
         headers = {"Location": task_path(task.id), "ETag": etag(task)}
         return JSON(task_json(task), status_code=201 if created else 200, headers=headers)
@@ -89,8 +91,9 @@ def build_worker_router(tasky: Tasky) -> APIRouter:
         hold: HoldQuery = False,
         timeout: TimeoutQuery = None,
         idempotency_key: IdempotencyHeader = None,
+        callback_url: CallbackQuery = None,
     ) -> JSON:
-        return await create(name, request, hold, timeout, idempotency_key)
+        return await create(name, request, hold, timeout, idempotency_key, callback_url)
 
     return router
 
@@ -103,6 +106,10 @@ IdempotencyHeader = Annotated[
     str | None,
     Header(min_length=1, max_length=200, description="Repeat a creation safely: the same key and body return the first task."),
 ]
+CallbackQuery = Annotated[
+    str | None,
+    Query(description="URL that receives the task's final status as a signed POST; its host must be allowed by the operator."),
+]
 
 
 def _fixed_name_endpoint(create: Any, name: str) -> Any:
@@ -111,8 +118,9 @@ def _fixed_name_endpoint(create: Any, name: str) -> Any:
         hold: HoldQuery = False,
         timeout: TimeoutQuery = None,
         idempotency_key: IdempotencyHeader = None,
+        callback_url: CallbackQuery = None,
     ) -> JSON:
-        return await create(name, request, hold, timeout, idempotency_key)
+        return await create(name, request, hold, timeout, idempotency_key, callback_url)
 
     return endpoint
 

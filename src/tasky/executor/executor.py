@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from tasky.context import TaskContext
+from tasky.context import ContextSink, TaskContext
 from tasky.executor.attempt import Attempt, AttemptEnd, run_attempt
 from tasky.executor.threads import DaemonThreadPool
 from tasky.store.base import Change, Store
@@ -45,12 +45,20 @@ class StoreSink:
 
 
 class Executor:
-    def __init__(self, store: Store, registry: WorkerRegistry, node: str, is_enabled: Callable[[str], bool] = lambda _: True) -> None:
+    def __init__(
+        self,
+        store: Store,
+        registry: WorkerRegistry,
+        node: str,
+        is_enabled: Callable[[str], bool] = lambda _: True,
+        *,
+        sink: ContextSink | None = None,
+    ) -> None:
         self.store = store
         self.registry = registry
         self.node = node
         self.is_enabled = is_enabled
-        self._sink = StoreSink(store)
+        self._sink = sink or StoreSink(store)
         self._threads = DaemonThreadPool()
         self._running: dict[str, Attempt] = {}
         self._running_by_worker: dict[str, set[str]] = defaultdict(set)

@@ -9,11 +9,12 @@ that return a `Task` after a write return the row as stored by that write.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from tasky.statistics import ArchivedFigures, FinishedRun
 from tasky.task import Task, TaskError, TaskState
 
 
@@ -57,6 +58,7 @@ class NewTask:
     idempotency_key: str | None = None
     body_hash: str | None = None
     idempotency_ttl_s: float = 86_400.0
+    callback_url: str | None = None  # POSTed the final status (webhook)
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,54 @@ class Event:
     at: datetime
     kind: str  # "state", "progress" or "log"
     data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line of a task's log; `seq` counts the task's lines from 1."""
+
+    seq: int
+    at: datetime
+    line: str
+
+
+@dataclass(frozen=True)
+class LogPage:
+    lines: list[LogLine]
+    has_more: bool  # more lines after the last one of this page were already stored
+
+
+@dataclass(frozen=True)
+class RetentionPlan:
+    """How long finished tasks are kept; None keeps them forever."""
+
+    max_age_s: float | None
+    worker_max_age_s: dict[str, float | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CallbackAttempt:
+    """One POST of a task's final status to its callback URL."""
+
+    number: int
+    at: datetime
+    duration_s: float
+    status_code: int | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class CallbackDelivery:
+    """The webhook delivery of one finished attempt of a task: pending, delivered or failed."""
+
+    task_id: str
+    task_attempt: int
+    url: str
+    state: str
+    attempts: int
+    next_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
 
 
 class Store(Protocol):
@@ -180,8 +230,13 @@ class Store(Protocol):
     def report_progress(self, task_id: str, done: float | None, total: float | None, message: str | None) -> None:
         """Store the task's latest progress and a progress event; fire and forget."""
 
-    def append_log(self, task_id: str, line: str) -> None:
-        """Append a log line event to the task; fire and forget."""
+    def append_log(self, task_id: str, line: str, *, max_lines: int | None = None) -> None:
+        """Append a log line event to the task; fire and forget.
+
+        Once the task has `max_lines` lines, further lines are counted in
+        its `log_dropped` and not stored; the first dropped line adds one
+        `log_truncated` event, so the cut shows in the event stream.
+        """
 
     async def recover(self, restartable: Iterable[str], node: str | None = None) -> list[Task]:
         """Re-queue (restartable workers) or fail (others, reason `interrupted`) active tasks.
@@ -195,3 +250,66 @@ class Store(Protocol):
 
     async def events(self, task_id: str, *, after_id: int = 0, kinds: Collection[str] = (), limit: int = 1000) -> list[Event]:
         """Return the task's events with id greater than `after_id`, oldest first."""
+
+    # Observability: commit notices, logs, event streams, statistics,
+    # retention and webhook callbacks.
+
+    def add_commit_listener(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after every commit of new rows; it runs on the writer thread and must not block."""
+
+    async def logs(self, task_id: str, *, after_seq: int = 0, limit: int = 1000) -> LogPage:
+        """Return the task's log lines with `seq` greater than `after_seq`, oldest first."""
+
+    async def last_event_id(self) -> int:
+        """Return the id of the newest stored event, 0 when there is none."""
+
+    async def events_since(
+        self, after_id: int, *, kinds: Collection[str] = (), workers: Collection[str] = (), limit: int = 1000
+    ) -> list[Event]:
+        """Return events of every task with id greater than `after_id`, oldest first."""
+
+    async def state_counts(self, worker: str | None = None, *, finished_since: float | None = None) -> dict[tuple[str, str], int]:
+        """Count stored tasks per (worker, state); `finished_since` limits the terminal states."""
+
+    async def archived_counts(self) -> dict[tuple[str, str], int]:
+        """Count pruned tasks per (worker, final state), from the aggregates retention keeps."""
+
+    async def finished_runs(self, worker: str | None = None, *, since: float | None = None) -> list[FinishedRun]:
+        """Return run and wait times of stored finished tasks, finished at or after `since`."""
+
+    async def archived_figures(self, worker: str | None = None, *, since: float | None = None) -> list[ArchivedFigures]:
+        """Return the aggregates of pruned tasks whose hour of finishing ends after `since`."""
+
+    async def prune_finished(self, plan: RetentionPlan, *, batch_size: int, now: float) -> int:
+        """Delete at most `batch_size` finished tasks older than the plan allows, in one transaction.
+
+        Their figures are added to the aggregates and their ids kept as
+        tombstones in the same transaction; returns how many were deleted.
+        """
+
+    async def prune_tombstones(self, before: float) -> int:
+        """Forget pruned task ids pruned before `before`; returns how many."""
+
+    async def pruned_at(self, task_id: str) -> datetime | None:
+        """Return when retention deleted the task, or None if it has no tombstone."""
+
+    async def enqueue_callbacks(self, task_ids: Collection[str] | None, now: float) -> int:
+        """Create pending deliveries for finished tasks with a callback URL that have none yet.
+
+        With `task_ids` None every stored task is considered (start-up catch-up).
+        Idempotent; returns how many deliveries it created.
+        """
+
+    async def due_callbacks(self, now: float, *, limit: int, exclude: Collection[tuple[str, int]] = ()) -> list[CallbackDelivery]:
+        """Return pending deliveries whose next attempt is due, oldest first."""
+
+    async def next_callback_at(self, *, exclude: Collection[tuple[str, int]] = ()) -> float | None:
+        """Return the time of the earliest pending delivery not in `exclude`, or None."""
+
+    async def record_callback_attempt(
+        self, delivery: CallbackDelivery, attempt: CallbackAttempt, *, state: str, next_at: float | None
+    ) -> None:
+        """Store one attempt and the delivery's new state (pending, delivered or failed)."""
+
+    async def callbacks(self, task_id: str) -> list[tuple[CallbackDelivery, list[CallbackAttempt]]]:
+        """Return the task's deliveries with their attempts, oldest first."""

@@ -28,6 +28,10 @@ def load_migrations() -> list[tuple[int, str, str]]:
         match = MIGRATION_NAME.match(entry.name)
         if match:
             found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    versions = [version for version, _, _ in found]
+    clashes = sorted({version for version in versions if versions.count(version) > 1})
+    if clashes:
+        raise ConfigurationError(f"two migration files share the version number {clashes[0]:04d}; renumber one of them")
     return sorted(found)
 
 

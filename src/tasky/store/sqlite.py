@@ -30,6 +30,7 @@ import orjson
 from tasky.errors import ConfigurationError
 from tasky.store.base import Attempt, Change, Event, IdempotencyConflict, NewTask, QueueFull, TaskFilter, TaskPage
 from tasky.store.rows import event_from_row, task_from_row, to_datetime
+from tasky.store.sqlite_observability import SQLiteObservability, append_log_line
 from tasky.task import Task, TaskError, TaskState
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ BUSY_TIMEOUT_MS = 5000
 ACTIVE = (TaskState.RUNNING.value, TaskState.PAUSED.value)
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteObservability):
     """`Store` on a SQLite file; see the module docstring for the write path."""
 
     def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
@@ -54,6 +55,7 @@ class SQLiteStore:
         self._writer: threading.Thread | None = None
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()
+        self._commit_listeners: list[Callable[[], None]] = []
 
     # Life cycle --------------------------------------------------------------
 
@@ -84,6 +86,9 @@ class SQLiteStore:
             self._reader.close()
             self._reader = None
         logger.info("closed SQLite store %s", self.path)
+
+    def add_commit_listener(self, listener: Callable[[], None]) -> None:
+        self._commit_listeners.append(listener)
 
     def _migrated_connection(self) -> sqlite3.Connection:
         from tasky.store.migrate import apply_sqlite_migrations
@@ -158,10 +163,20 @@ class SQLiteStore:
                     future.set_exception(exc)
             return
         for future, ok, value in outcomes:
+            if future.done():
+                continue  # its caller was cancelled and stopped waiting; the write is committed all the same
             if ok:
                 future.set_result(value)
             else:
                 future.set_exception(value)
+        self._notify_commit()
+
+    def _notify_commit(self) -> None:
+        for listener in self._commit_listeners:
+            try:
+                listener()
+            except Exception:  # a broken listener must not stop the writer thread
+                logger.exception("a commit listener of the SQLite store failed")
 
     @staticmethod
     def _run_in_savepoint(conn: sqlite3.Connection, fn: WriteFn) -> tuple[bool, Any]:
@@ -375,11 +390,9 @@ class SQLiteStore:
 
         self._submit(update)
 
-    def append_log(self, task_id: str, line: str) -> None:
+    def append_log(self, task_id: str, line: str, *, max_lines: int | None = None) -> None:
         def insert(conn: sqlite3.Connection) -> None:
-            row = conn.execute("SELECT worker FROM tasks WHERE id = ?", (task_id,)).fetchone()
-            if row is not None:
-                _insert_event(conn, task_id, row["worker"], time.time(), "log", {"line": line})
+            append_log_line(conn, task_id, line, max_lines, time.time())
 
         self._submit(insert)
 
@@ -482,9 +495,9 @@ def _record_attempt(
 def _insert_task(conn: sqlite3.Connection, new: NewTask, config_json: str, now: float) -> Task:
     state = TaskState.HELD if new.held else TaskState.QUEUED
     row = conn.execute(
-        "INSERT INTO tasks (id, worker, state, config, created_at, updated_at, timeout_s, restart_of) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
-        (new.id, new.worker, state.value, config_json, now, now, new.timeout_s, new.restart_of),
+        "INSERT INTO tasks (id, worker, state, config, created_at, updated_at, timeout_s, restart_of, callback_url) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        (new.id, new.worker, state.value, config_json, now, now, new.timeout_s, new.restart_of, new.callback_url),
     ).fetchone()
     data: dict[str, Any] = {"state": state.value, "attempt": 1}
     if new.restart_of:
