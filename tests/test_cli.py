@@ -412,7 +412,6 @@ def test_wait_and_follow_read_event_stream() -> None:
     assert records[-1]["state"] == "completed"
 
 
-@pytest.mark.needs_events
 def test_submit_follow_streams_log_lines(server: Server, copy_root: Path) -> None:
     (copy_root / "in.txt").write_text("hello")
 
@@ -422,7 +421,6 @@ def test_submit_follow_streams_log_lines(server: Server, copy_root: Path) -> Non
     assert "copied 5 bytes" in done.stdout
 
 
-@pytest.mark.needs_events
 def test_logs_table_and_json(server: Server, copy_root: Path) -> None:
     (copy_root / "in.txt").write_text("hello")
     task_id = submit_id(server, "copyfile", "source=in.txt", "destination=out.txt")
@@ -437,7 +435,6 @@ def test_logs_table_and_json(server: Server, copy_root: Path) -> None:
     assert any("copied 5 bytes" in line["line"] for line in body["lines"])
 
 
-@pytest.mark.needs_events
 def test_restart_and_stats(server: Server) -> None:
     task_id = submit_id(server, "add", "a=1")
     with server.client() as api:

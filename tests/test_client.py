@@ -208,7 +208,6 @@ def test_async_unreachable() -> None:
         asyncio.run(scenario())
 
 
-@pytest.mark.needs_events
 def test_event_ids_resume_on_real_server(client: Client) -> None:
     created = client.submit("sleeper", {"seconds": 2})
     stream = client.events(created.id, timeout_s=30)
@@ -222,7 +221,6 @@ def test_event_ids_resume_on_real_server(client: Client) -> None:
     assert rest[-1].state == "completed"
 
 
-@pytest.mark.needs_events
 def test_async_event_resume_on_real_server(server: Server) -> None:
     async def scenario() -> tuple[int, list[int]]:
         async with AsyncClient(server.url) as client:
@@ -239,7 +237,6 @@ def test_async_event_resume_on_real_server(server: Server) -> None:
     assert min(rest_ids) > first_id
 
 
-@pytest.mark.needs_events
 def test_logs_of_copyfile(client: Client, copy_root: Path) -> None:
     (copy_root / "in.txt").write_text("hello")
     created = client.submit("copyfile", {"source": "in.txt", "destination": "out.txt"})
@@ -251,7 +248,6 @@ def test_logs_of_copyfile(client: Client, copy_root: Path) -> None:
     assert [line.seq for line in page.lines] == sorted(line.seq for line in page.lines)
 
 
-@pytest.mark.needs_events
 def test_statistics_and_restart(client: Client) -> None:
     created = client.submit("add", {"a": 1})
     client.wait(created.id, timeout_s=30)

@@ -32,12 +32,14 @@ def create_api(tasky: Tasky) -> FastAPI:
     )
     app.state.tasky = tasky
     install_error_handlers(app)
-    app.include_router(build_worker_router(tasky), prefix=API_PREFIX)
+    worker_router, create_route = build_worker_router(tasky)
+    app.include_router(worker_router, prefix=API_PREFIX)
     app.include_router(build_task_router(tasky), prefix=API_PREFIX)
     app.include_router(build_log_router(tasky), prefix=API_PREFIX)
     app.include_router(build_stream_router(tasky), prefix=API_PREFIX)
     app.include_router(build_statistics_router(tasky), prefix=API_PREFIX)  # last: it has the catch-all /{worker}/statistics
     _add_health_routes(app, tasky)
+    app.router.routes.insert(0, create_route)  # first, so it serves every task creation
     add_metrics(app, tasky)  # inside StripTrailingSlash, which copies the scope that routing fills in
     auth = install_security(app, tasky)
     app.add_middleware(StripTrailingSlash)

@@ -58,6 +58,8 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("GET", f"{API}/workers"): READ,
     ("GET", f"{API}/workers/{{name}}/info"): READ,
     ("GET", f"{API}/workers/{{name}}/statistics"): READ,
+    ("GET", f"{API}/statistics"): READ,
+    ("GET", f"{API}/{{worker}}/statistics"): READ,  # the spelling of the Go original's plan
     ("POST", f"{API}/workers/{{name}}"): _operate("task.create"),
     ("POST", f"{API}/workers/{{name}}/actions"): _admin("worker", from_body=True),
     # Tasks.
@@ -69,6 +71,7 @@ ROUTES: dict[tuple[str, str], RoutePolicy] = {
     ("GET", f"{API}/tasks/{{task_id}}/attempts"): READ,
     ("GET", f"{API}/tasks/{{task_id}}/statistics"): READ,
     ("GET", f"{API}/tasks/{{task_id}}/logs"): READ,
+    ("GET", f"{API}/tasks/{{task_id}}/callback"): READ,
     ("GET", f"{API}/tasks/{{task_id}}/events"): STREAM,
     ("GET", f"{API}/events"): STREAM,
     ("POST", f"{API}/tasks/{{task_id}}/actions"): _operate("task", from_body=True),
