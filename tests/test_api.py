@@ -240,3 +240,20 @@ def test_openapi_lists_worker_schemas(server: Server) -> None:
 def test_health_routes(server: Server) -> None:
     assert httpx.get(f"{server.url}/livez").json()["status"] == "ok"
     assert httpx.get(f"{server.url}/readyz").json()["status"] == "ready"
+
+
+def test_result_wait_answers_when_finished(api: httpx.Client) -> None:
+    task = create(api, "sleeper", {"seconds": 1})
+    response = api.get(f"/tasks/{task['id']}/result", params={"wait": 10})
+    assert response.status_code == 200
+    assert response.json()["state"] == "completed"
+    assert response.json()["result"] == {"slept_s": 1.0}
+
+
+def test_result_wait_times_out_with_409(api: httpx.Client) -> None:
+    task = create(api, "sleeper", {"seconds": 30})
+    response = api.get(f"/tasks/{task['id']}/result", params={"wait": 0.3})
+    assert response.status_code == 409
+    assert response.json()["error"]["detail"]["state"] in ("queued", "running")
+    assert api.get(f"/tasks/{task['id']}/result", params={"wait": 3600}).status_code == 400
+    api.post(f"/tasks/{task['id']}/cancel")

@@ -283,7 +283,7 @@ def roundtrip_section(record: dict[str, Any] | None) -> str:
     results = data["results"]
     celery = results.get("celery", {}).get("p50_ms")
     notes = {
-        "tasky": f"POST, then `GET /result` every {data['poll_interval_ms']:g} ms",
+        "tasky": f"POST, then one `GET /result?wait={data.get('result_wait_s', 10):g}` that answers once the task has finished",
         "huey-sqlite": "consumer and result polling at 1 ms (`--delay 0.001 --max-delay 0.001`)",
         "huey-redis": "result polling at 1 ms; the consumer blocks on Redis",
         "dramatiq": "Results middleware, `get_result(block=True)`",

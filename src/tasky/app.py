@@ -8,6 +8,7 @@ module wires the parts together and owns creation and worker switches.
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import hashlib
 import logging
@@ -237,6 +238,18 @@ class Tasky(TaskActions):
                 retry_after_s=_retry_after_s(item),
                 detail={"worker": item.name, "max_queued": item.max_queued},
             ) from None
+
+    async def wait_finished(self, task_id: str, timeout_s: float) -> Task:
+        """Return the task once it is in a final state, or as it is after `timeout_s`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        task = await self.get_task(task_id)
+        async for _ in self.observability.hub.changes(timeout_s=timeout_s):
+            task = await self.get_task(task_id)
+            remaining = deadline - loop.time()
+            if task.state.is_terminal or remaining <= 0:
+                return task
+        return task  # the hub closed: the node is shutting down
 
     async def get_task(self, task_id: str) -> Task:
         task = await self.store.get_task(task_id)

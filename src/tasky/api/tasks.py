@@ -21,6 +21,7 @@ from tasky.store import TaskFilter
 from tasky.task import TaskState
 
 MAX_PAGE = 1000
+MAX_RESULT_WAIT_S = 60.0
 LIST_PARAMS = ("state", "worker", "created_after", "created_before", "limit", "cursor")
 
 
@@ -80,11 +81,18 @@ def build_task_router(tasky: Tasky) -> APIRouter:
         return JSON(status_json(await tasky.get_task(task_id)))
 
     @router.get("/tasks/{task_id}/result", summary="Result or error of a finished task")
-    async def get_result(task_id: str) -> JSON:
+    async def get_result(
+        task_id: str,
+        wait: Annotated[
+            float, Query(ge=0, le=MAX_RESULT_WAIT_S, description="Seconds to wait for the task to finish before answering 409.")
+        ] = 0.0,
+    ) -> JSON:
         task = await tasky.get_task(task_id)
+        if not task.state.is_terminal and wait > 0:
+            task = await tasky.wait_finished(task_id, wait)
         if not task.state.is_terminal:
             raise IllegalTransition(
-                f"task {task_id} is {task.state.value} and has no result yet; poll its status or wait for it to finish",
+                f"task {task_id} is {task.state.value} and has no result yet; retry with ?wait=SECONDS to wait for it",
                 state=task.state.value,
                 detail={"id": task_id},
             )
