@@ -134,7 +134,7 @@ def api(server: Server) -> Iterator[httpx.Client]:
 
 
 def create(api: httpx.Client, worker: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Create a task and return its JSON; fails the test unless the answer is 201."""
+    """Create a task and return its JSON; fails the test unless the status is 201."""
     response = api.post(f"/workers/{worker}", json=config or {})
     assert response.status_code == 201, response.text
     return response.json()

@@ -1,7 +1,7 @@
 """What each action on a task means in each state.
 
 Every action reads the task, checks that the action is legal in its
-state, and asks the store for a conditional write. When the write finds
+state, and requests a conditional write from the store. When the write finds
 another state (a concurrent action, the executor finishing the task), the
 answer is 409 with the state actually stored, so every response agrees
 with the one outcome the store kept.
@@ -69,7 +69,7 @@ class TaskActions:
         """Cancel a held, queued, running or paused task.
 
         A waiting task is canceled at once. A running or paused one is asked
-        to stop; the answer waits up to `cancel_wait_s` for it. If the task
+        to stop, and the response waits up to `cancel_wait_s` for it. If the task
         completes or fails first, that outcome wins and the cancel is
         rejected with the stored state.
         """
@@ -150,7 +150,7 @@ class TaskActions:
         new = NewTask(id=new_task_id(), worker=task.worker, config=task.config, timeout_s=task.timeout_s, restart_of=task_id)
         created = await self.store.create_restart(task_id, new)
         if created is None:
-            return await self.restart(task_id)  # restarted by a concurrent request: answer as above
+            return await self.restart(task_id)  # restarted by a concurrent request: respond as above
         logger.info("task %s restarted as %s", task_id, created.id, extra={"task_id": created.id, "worker": created.worker})
         self.executor.notify(created.worker)
         return ActionResult(created, created=True)

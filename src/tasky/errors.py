@@ -18,7 +18,7 @@ Every error that tasky raises on purpose derives from `TaskyError`::
     └── TaskCanceled                        raised inside `perform` by ctx on cancel
 
 The API layer turns each into the shared JSON error shape
-`{"error": {"code", "message", "detail"}}`; nothing here knows about HTTP
+`{"error": {"code", "message", "detail"}}`. Nothing here depends on HTTP
 beyond the `status` number.
 """
 

@@ -52,7 +52,7 @@ def progress_json(task: Task) -> dict[str, Any]:
 
 
 def status_json(task: Task) -> dict[str, Any]:
-    """The status of a task: state, timestamps, durations and progress."""
+    """Build the status of a task: state, timestamps, durations and progress."""
     run_time = task.run_time_s()
     return {
         "id": task.id,
@@ -74,7 +74,7 @@ def status_json(task: Task) -> dict[str, Any]:
 
 
 def result_json(task: Task) -> dict[str, Any]:
-    """The outcome of a finished task: its result, or its error."""
+    """Build the outcome of a finished task: its result, or its error."""
     return {
         "id": task.id,
         "worker": task.worker,
