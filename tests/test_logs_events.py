@@ -205,3 +205,17 @@ def test_shutdown_ends_open_streams(start_server: Callable[..., Server]) -> None
     assert ended.wait(5)
     # Without ending the streams, uvicorn waits shutdown_grace + 5 s (35 s) for them to close.
     assert time.monotonic() - started < 20
+
+
+def test_huge_resume_ids_are_400(api: httpx.Client) -> None:
+    task = create(api, "add", {"a": 1})
+    huge = str(2**64)
+    assert api.get(f"/tasks/{task['id']}/logs", params={"after": huge}).status_code == 400
+    assert api.get(f"/tasks/{task['id']}/events", headers={"Last-Event-ID": huge}).status_code == 400
+    assert api.get("/events", params={"last_event_id": huge}).status_code == 400
+
+
+def test_events_unknown_worker_is_404(api: httpx.Client) -> None:
+    response = api.get("/events", params={"worker": "nosuch"})
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "worker_not_found"

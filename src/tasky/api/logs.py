@@ -20,7 +20,7 @@ def build_log_router(tasky: Tasky) -> APIRouter:
     async def task_logs(
         task_id: str,
         request: Request,
-        after: Annotated[int, Query(ge=0, description="Return lines with seq greater than this; 0 starts at the first line.")] = 0,
+        after: Annotated[int, Query(ge=0, le=2**63 - 1, description="Return lines with seq greater than this; 0 starts at the first line.")] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_LOG_PAGE, description="Lines per page.")] = 1000,
     ) -> JSON:
         reject_unknown_params(request, ("after", "limit"))

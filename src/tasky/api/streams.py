@@ -34,6 +34,9 @@ def to_sse(event: Event) -> ServerSentEvent:
     return ServerSentEvent(id=str(event.id), event=event.kind, raw_data=orjson.dumps(event_data(event)).decode())
 
 
+MAX_EVENT_ID = 2**63 - 1  # the largest SQLite INTEGER
+
+
 def resume_point(
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID", description="Id of the last event received.")] = None,
     last_event_id: Annotated[str | None, Query(description="Same as the Last-Event-ID header, for clients that cannot set it.")] = None,
@@ -43,7 +46,7 @@ def resume_point(
     if raw is None or raw.strip() == "":
         return None
     text = raw.strip()
-    if not text.isdigit():
+    if not text.isdigit() or int(text) > MAX_EVENT_ID:
         raise BadRequest(
             f"invalid Last-Event-ID {raw!r}: it must be the integer id of an event this stream sent",
             code="invalid_parameter",
@@ -64,6 +67,9 @@ async def stream_start(request: Request, after: Annotated[int | None, Depends(re
     # the response headers receives every change that its actions cause.
     reject_unknown_params(request, ("last_event_id", "worker"))
     tasky: Tasky = request.app.state.tasky
+    for item in request.query_params.getlist("worker"):
+        for name in filter(None, (part.strip() for part in item.split(","))):
+            tasky.worker(name)  # 404 with the known workers, so a typo does not wait forever
     return after if after is not None else await tasky.store.last_event_id()
 
 
