@@ -52,8 +52,8 @@ def test_scrape_has_per_worker_series(server: Server, api: httpx.Client) -> None
     assert value(run, "tasky_task_run_seconds_bucket", worker="add", le="+Inf") == 2
     assert value(families["tasky_task_wait_seconds"], "tasky_task_wait_seconds_count", worker="fail") == 1
     requests = families["tasky_http_requests"]
-    # Each worker has its own documented creation route.
-    assert value(requests, "tasky_http_requests_total", method="POST", route="/tasky/v1/workers/add", status="201") == 2
+    # Task creation is counted under its route template; the worker is in the task series.
+    assert value(requests, "tasky_http_requests_total", method="POST", route="/tasky/v1/workers/{name}", status="201") == 4
     assert value(requests, "tasky_http_requests_total", method="GET", route="/tasky/v1/tasks/{task_id}", status="404") == 1
     assert value(families["tasky_node_info"], "tasky_node_info") == 1
 
