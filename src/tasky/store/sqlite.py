@@ -28,9 +28,26 @@ from typing import Any, TypeVar
 import orjson
 
 from tasky.errors import ConfigurationError
-from tasky.store.base import Attempt, Change, Event, IdempotencyConflict, NewTask, QueueFull, TaskFilter, TaskPage
+from tasky.store.base import (
+    Attempt,
+    Change,
+    Event,
+    NewTask,
+    QueueFull,
+    TaskFilter,
+    TaskPage,
+)
 from tasky.store.rows import event_from_row, task_from_row, to_datetime
 from tasky.store.sqlite_observability import SQLiteObservability, append_log_line
+from tasky.store.sqlite_writes import (
+    apply_transition,
+    filter_clauses,
+    find_idempotent,
+    insert_event,
+    insert_task,
+    marks,
+    recover_one,
+)
 from tasky.task import Task, TaskError, TaskState
 
 logger = logging.getLogger(__name__)
@@ -203,7 +220,7 @@ class SQLiteStore(SQLiteObservability):
         return task_from_row(rows[0]) if rows else None
 
     async def list_tasks(self, filters: TaskFilter, *, limit: int, before_seq: int | None) -> TaskPage:
-        clauses, params = _filter_clauses(filters)
+        clauses, params = filter_clauses(filters)
         if before_seq is not None:
             clauses.append("seq < ?")
             params.append(before_seq)
@@ -234,7 +251,7 @@ class SQLiteStore(SQLiteObservability):
         def insert(conn: sqlite3.Connection) -> tuple[Task, bool]:
             now = time.time()
             if new.idempotency_key is not None:
-                earlier = _find_idempotent(conn, new, now)
+                earlier = find_idempotent(conn, new, now)
                 if earlier is not None:
                     return earlier, False
             if new.max_queued is not None:
@@ -243,7 +260,7 @@ class SQLiteStore(SQLiteObservability):
                 ).fetchone()[0]
                 if queued >= new.max_queued:
                     raise QueueFull(queued)
-            task = _insert_task(conn, new, config_json, now)
+            task = insert_task(conn, new, config_json, now)
             if new.idempotency_key is not None:
                 conn.execute(
                     "INSERT OR REPLACE INTO idempotency_keys VALUES (?, ?, ?, ?, ?)",
@@ -270,7 +287,7 @@ class SQLiteStore(SQLiteObservability):
             if row is None:
                 return None
             task = task_from_row(row)
-            _insert_event(conn, task_id, task.worker, now, "config_changed", {"config_version": task.config_version})
+            insert_event(conn, task_id, task.worker, now, "config_changed", {"config_version": task.config_version})
             return task
 
         return await self._write(update)
@@ -283,13 +300,13 @@ class SQLiteStore(SQLiteObservability):
             now = time.time()
             linked = conn.execute(
                 f"UPDATE tasks SET restarted_as = ?, updated_at = ? WHERE id = ? AND restarted_as IS NULL "
-                f"AND state IN ({_marks(finished)}) RETURNING worker",
+                f"AND state IN ({marks(finished)}) RETURNING worker",
                 (new.id, now, original_id, *finished),
             ).fetchone()
             if linked is None:
                 return None
-            _insert_event(conn, original_id, linked["worker"], now, "restarted", {"restarted_as": new.id})
-            return _insert_task(conn, new, config_json, now)
+            insert_event(conn, original_id, linked["worker"], now, "restarted", {"restarted_as": new.id})
+            return insert_task(conn, new, config_json, now)
 
         return await self._write(insert)
 
@@ -342,7 +359,7 @@ class SQLiteStore(SQLiteObservability):
             ).fetchall()
             tasks = sorted((task_from_row(row) for row in rows), key=lambda task: task.seq)
             for task in tasks:
-                _insert_event(conn, task.id, worker, now, "state", {"state": "running", "attempt": task.attempt, "node": node})
+                insert_event(conn, task.id, worker, now, "state", {"state": "running", "attempt": task.attempt, "node": node})
             return tasks
 
         return await self._write(claim_rows)
@@ -357,7 +374,7 @@ class SQLiteStore(SQLiteObservability):
         change: Change | None = None,
     ) -> Task | None:
         def update(conn: sqlite3.Connection) -> Task | None:
-            return _transition(conn, task_id, expected, target, attempt, change or Change(), time.time())
+            return apply_transition(conn, task_id, expected, target, attempt, change or Change(), time.time())
 
         return await self._write(update)
 
@@ -367,12 +384,12 @@ class SQLiteStore(SQLiteObservability):
         def update(conn: sqlite3.Connection) -> Task | None:
             now = time.time()
             row = conn.execute(
-                f"UPDATE tasks SET cancel_requested = 1, updated_at = ? WHERE id = ? AND state IN ({_marks(states)}) RETURNING *",
+                f"UPDATE tasks SET cancel_requested = 1, updated_at = ? WHERE id = ? AND state IN ({marks(states)}) RETURNING *",
                 (now, task_id, *states),
             ).fetchone()
             if row is None:
                 return None
-            _insert_event(conn, task_id, row["worker"], now, "cancel_requested", {})
+            insert_event(conn, task_id, row["worker"], now, "cancel_requested", {})
             return task_from_row(row)
 
         return await self._write(update)
@@ -386,7 +403,7 @@ class SQLiteStore(SQLiteObservability):
                 (done, total, message, now, task_id),
             ).fetchone()
             if row is not None:
-                _insert_event(conn, task_id, row["worker"], now, "progress", {"done": done, "total": total, "message": message})
+                insert_event(conn, task_id, row["worker"], now, "progress", {"done": done, "total": total, "message": message})
 
         self._submit(update)
 
@@ -408,142 +425,7 @@ class SQLiteStore(SQLiteObservability):
             now = time.time()
             changed = []
             for row in conn.execute(sql, params).fetchall():
-                changed.append(_recover_one(conn, row, row["worker"] in restartable_names, now))
+                changed.append(recover_one(conn, row, row["worker"] in restartable_names, now))
             return [task for task in changed if task is not None]
 
         return await self._write(recover_rows)
-
-
-def _recover_one(conn: sqlite3.Connection, row: sqlite3.Row, restartable: bool, now: float) -> Task | None:
-    current = TaskState(row["state"])
-    if restartable:
-        change = Change(reason="interrupted: the node running it stopped; re-queued because the worker is restartable")
-        return _transition(conn, row["id"], [current], TaskState.QUEUED, row["attempt"], change, now)
-    error = TaskError(
-        type="Interrupted",
-        message="the node running this task stopped before it finished, and the worker is not restartable",
-        reason="interrupted",
-    )
-    change = Change(error=error, reason="interrupted")
-    return _transition(conn, row["id"], [current], TaskState.FAILED, row["attempt"], change, now)
-
-
-def _transition(
-    conn: sqlite3.Connection,
-    task_id: str,
-    expected: Collection[TaskState],
-    target: TaskState,
-    attempt: int | None,
-    change: Change,
-    now: float,
-) -> Task | None:
-    states = [state.value for state in expected]
-    sets = ["state = :target", "updated_at = :now"]
-    # Paused time accrues whenever a task leaves `paused`, whatever the new state.
-    sets.append("paused_total_s = CASE WHEN paused_at IS NOT NULL THEN paused_total_s + (:now - paused_at) ELSE paused_total_s END")
-    sets.append("paused_at = CASE WHEN :target = 'paused' THEN :now ELSE NULL END")
-    if target.is_terminal:
-        sets.append("finished_at = :now")
-    if target is TaskState.QUEUED and TaskState.HELD not in expected:
-        sets += ["attempt = attempt + 1", "started_at = NULL", "node = NULL", "cancel_requested = 0", "run_after = :run_after"]
-    if change.result is not None:
-        sets.append("result = :result")
-    if change.error is not None:
-        sets.append("error = :error")
-    params: dict[str, Any] = {
-        "target": target.value,
-        "now": now,
-        "id": task_id,
-        "attempt": attempt,
-        "result": orjson.dumps(change.result).decode() if change.result is not None else None,
-        "error": change.error.model_dump_json() if change.error is not None else None,
-        "run_after": change.run_after,
-    }
-    params.update({f"s{i}": state for i, state in enumerate(states)})
-    state_marks = ", ".join(f":s{i}" for i in range(len(states)))
-    where = f"id = :id AND state IN ({state_marks})"
-    if attempt is not None:
-        where += " AND attempt = :attempt"
-    before = conn.execute("SELECT state, attempt, started_at FROM tasks WHERE id = ?", (task_id,)).fetchone()
-    row = conn.execute(f"UPDATE tasks SET {', '.join(sets)} WHERE {where} RETURNING *", params).fetchone()
-    if row is None:
-        return None
-    task = task_from_row(row)
-    if before["state"] in ACTIVE and not target.is_active:
-        _record_attempt(conn, task_id, before, target, change, now)
-    data: dict[str, Any] = {"state": target.value, "attempt": task.attempt}
-    if change.reason:
-        data["reason"] = change.reason
-    _insert_event(conn, task_id, task.worker, now, "state", data)
-    return task
-
-
-def _record_attempt(
-    conn: sqlite3.Connection, task_id: str, before: sqlite3.Row, target: TaskState, change: Change, now: float
-) -> None:
-    """Keep the attempt that just ended, with its own times and error."""
-    outcome = "interrupted" if target is TaskState.QUEUED and change.error is None else target.value
-    if target is TaskState.QUEUED and change.error is not None:
-        outcome = "failed"  # failed with attempts left: re-queued for a retry
-    conn.execute(
-        "INSERT OR REPLACE INTO attempts VALUES (?, ?, ?, ?, ?, ?)",
-        (task_id, before["attempt"], before["started_at"], now, outcome,
-         change.error.model_dump_json() if change.error is not None else None),
-    )
-
-
-def _insert_task(conn: sqlite3.Connection, new: NewTask, config_json: str, now: float) -> Task:
-    state = TaskState.HELD if new.held else TaskState.QUEUED
-    row = conn.execute(
-        "INSERT INTO tasks (id, worker, state, config, created_at, updated_at, timeout_s, restart_of, callback_url) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
-        (new.id, new.worker, state.value, config_json, now, now, new.timeout_s, new.restart_of, new.callback_url),
-    ).fetchone()
-    data: dict[str, Any] = {"state": state.value, "attempt": 1}
-    if new.restart_of:
-        data["restart_of"] = new.restart_of
-    _insert_event(conn, new.id, new.worker, now, "state", data)
-    return task_from_row(row)
-
-
-def _find_idempotent(conn: sqlite3.Connection, new: NewTask, now: float) -> Task | None:
-    """Return the task created earlier with this key and body; raise on another body."""
-    conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (now - new.idempotency_ttl_s,))
-    row = conn.execute(
-        "SELECT body_hash, task_id FROM idempotency_keys WHERE worker = ? AND key = ?", (new.worker, new.idempotency_key)
-    ).fetchone()
-    if row is None:
-        return None
-    if row["body_hash"] != new.body_hash:
-        raise IdempotencyConflict(row["task_id"])
-    task = conn.execute("SELECT * FROM tasks WHERE id = ?", (row["task_id"],)).fetchone()
-    return task_from_row(task) if task is not None else None
-
-
-def _insert_event(conn: sqlite3.Connection, task_id: str, worker: str, at: float, kind: str, data: dict[str, Any]) -> None:
-    conn.execute(
-        "INSERT INTO events (task_id, worker, at, kind, data) VALUES (?, ?, ?, ?, ?)",
-        (task_id, worker, at, kind, orjson.dumps(data).decode()),
-    )
-
-
-def _filter_clauses(filters: TaskFilter) -> tuple[list[str], list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if filters.states:
-        clauses.append(f"state IN ({_marks(filters.states)})")
-        params.extend(state.value for state in filters.states)
-    if filters.worker:
-        clauses.append("worker = ?")
-        params.append(filters.worker)
-    if filters.created_after:
-        clauses.append("created_at >= ?")
-        params.append(filters.created_after.timestamp())
-    if filters.created_before:
-        clauses.append("created_at < ?")
-        params.append(filters.created_before.timestamp())
-    return clauses, params
-
-
-def _marks(values: Collection[Any]) -> str:
-    return ", ".join("?" for _ in values)
