@@ -137,7 +137,7 @@ def _server_class() -> type:
             loop.call_soon_threadsafe(lambda: loop.create_task(self._drain_then_exit()))
 
         async def _drain_then_exit(self) -> None:
-            # The API keeps serving during the grace period: /readyz answers
+            # The API keeps serving during the grace period: /readyz returns
             # 503 and running tasks can still be watched and canceled.
             try:
                 await self.tasky.drain()

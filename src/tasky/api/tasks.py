@@ -84,7 +84,7 @@ def build_task_router(tasky: Tasky) -> APIRouter:
     async def get_result(
         task_id: str,
         wait: Annotated[
-            float, Query(ge=0, le=MAX_RESULT_WAIT_S, description="Seconds to wait for the task to finish before answering 409.")
+            float, Query(ge=0, le=MAX_RESULT_WAIT_S, description="Seconds to wait for the task to finish before responding with 409.")
         ] = 0.0,
     ) -> JSON:
         task = await tasky.get_task(task_id)

@@ -17,8 +17,16 @@ from typing import Any
 import orjson
 
 from tasky.statistics import HOUR_S, ArchivedFigures, FinishedRun, Histogram
-from tasky.store.base import CallbackAttempt, CallbackDelivery, Event, LogLine, LogPage, RetentionPlan
+from tasky.store.base import (
+    CallbackAttempt,
+    CallbackDelivery,
+    Event,
+    LogLine,
+    LogPage,
+    RetentionPlan,
+)
 from tasky.store.rows import event_from_row, to_datetime
+from tasky.store.sqlite_writes import insert_event
 from tasky.task import TERMINAL_STATES
 
 TERMINAL = tuple(sorted(state.value for state in TERMINAL_STATES))
@@ -34,7 +42,7 @@ def append_log_line(conn: sqlite3.Connection, task_id: str, line: str, max_lines
     ).fetchone()
     if row is not None:
         data = {"line": line, "seq": row["log_lines"]}
-        _insert_event(conn, task_id, row["worker"], now, "log", data, log_seq=row["log_lines"])
+        insert_event(conn, task_id, row["worker"], now, "log", data, log_seq=row["log_lines"])
         return
     dropped = conn.execute(
         "UPDATE tasks SET log_dropped = log_dropped + 1 WHERE id = ? RETURNING worker, log_dropped, log_lines",
@@ -42,7 +50,7 @@ def append_log_line(conn: sqlite3.Connection, task_id: str, line: str, max_lines
     ).fetchone()
     if dropped is not None and dropped["log_dropped"] == 1:
         data = {"max_lines": max_lines, "after_seq": dropped["log_lines"]}
-        _insert_event(conn, task_id, dropped["worker"], now, "log_truncated", data)
+        insert_event(conn, task_id, dropped["worker"], now, "log_truncated", data)
 
 
 class SQLiteObservability:
@@ -232,15 +240,6 @@ class SQLiteObservability:
                 CallbackAttempt(row["number"], to_datetime(row["at"]), row["duration_s"], row["status_code"], row["error"])  # type: ignore[arg-type]
             )
         return [(_delivery_from_row(row), by_attempt[row["task_attempt"]]) for row in deliveries]
-
-
-def _insert_event(
-    conn: sqlite3.Connection, task_id: str, worker: str, at: float, kind: str, data: dict[str, Any], *, log_seq: int | None = None
-) -> None:
-    conn.execute(
-        "INSERT INTO events (task_id, worker, at, kind, data, log_seq) VALUES (?, ?, ?, ?, ?, ?)",
-        (task_id, worker, at, kind, orjson.dumps(data).decode(), log_seq),
-    )
 
 
 def _retention_clauses(plan: RetentionPlan, now: float) -> Iterable[tuple[str, list[Any]]]:

@@ -126,10 +126,13 @@ def find_idempotent(conn: sqlite3.Connection, new: NewTask, now: float) -> Task 
     return task_from_row(task) if task is not None else None
 
 
-def insert_event(conn: sqlite3.Connection, task_id: str, worker: str, at: float, kind: str, data: dict[str, Any]) -> None:
+def insert_event(
+    conn: sqlite3.Connection, task_id: str, worker: str, at: float, kind: str, data: dict[str, Any], *, log_seq: int | None = None
+) -> None:
+    """Append one event of a task; `log_seq` numbers the task's log lines."""
     conn.execute(
-        "INSERT INTO events (task_id, worker, at, kind, data) VALUES (?, ?, ?, ?, ?)",
-        (task_id, worker, at, kind, orjson.dumps(data).decode()),
+        "INSERT INTO events (task_id, worker, at, kind, data, log_seq) VALUES (?, ?, ?, ?, ?, ?)",
+        (task_id, worker, at, kind, orjson.dumps(data).decode(), log_seq),
     )
 
 
