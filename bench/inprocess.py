@@ -6,7 +6,7 @@ Builds a `Tasky` node with the no-op worker, starts it on this process's
 event loop, creates the tasks with `await node.create_task(...)` from
 `--concurrency` coroutines, and stops the clock at the last `finished_at`
 that the store recorded. Prints one `RESULT {json}` line. Log lines go to
-a file at INFO, as `tasky serve` writes them by default.
+a file at INFO in JSON lines, as `tasky serve` writes them to a file by default.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import statistics
 import sys
 import time
@@ -94,7 +93,10 @@ def parse_args() -> argparse.Namespace:
 if __name__ == "__main__":
     arguments = parse_args()
     log_path = arguments.log or arguments.store.with_suffix(".log")
-    logging.basicConfig(level=logging.INFO, filename=log_path, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    from tasky.logconfig import configure_logging
+
+    log_file = log_path.open("a", encoding="utf-8")
+    configure_logging("INFO", "json", "bench", log_file)  # as `tasky serve` logs to a file
     try:
         import uvloop
 

@@ -30,7 +30,7 @@ from tasky.settings import RetentionSettings, TaskLogSettings, WebhookSettings
 from tasky.store import Store, open_store
 from tasky.store.base import IdempotencyConflict, NewTask
 from tasky.store.base import QueueFull as StoreQueueFull
-from tasky.task import Task
+from tasky.task import Task, TaskState
 from tasky.worker import Worker, WorkerRegistry
 
 if TYPE_CHECKING:
@@ -203,23 +203,43 @@ class Tasky(TaskActions):
         config = item.validate_config(raw_config).model_dump(mode="json")
         if callback_url is not None:
             callback_url = self.observability.webhooks.check_url(callback_url)
-        new = NewTask(
-            id=new_task_id(),
-            worker=worker_name,
-            config=config,
-            held=hold,
-            timeout_s=timeout_s,
-            max_queued=item.max_queued if item.queue_policy == "reject" else None,
-            idempotency_key=idempotency_key,
-            body_hash=_body_hash(config, hold, timeout_s, callback_url) if idempotency_key is not None else None,
-            idempotency_ttl_s=self.idempotency_ttl_s,
-            callback_url=callback_url,
-        )
-        task, created = await self._insert(item, new)
+        # A free slot lets the creating transaction claim the task as well.
+        slots = 0 if hold else self.executor.reserve(item, 1)
+        try:
+            new = NewTask(
+                id=new_task_id(),
+                worker=worker_name,
+                config=config,
+                held=hold,
+                timeout_s=timeout_s,
+                max_queued=item.max_queued if item.queue_policy == "reject" else None,
+                idempotency_key=idempotency_key,
+                body_hash=_body_hash(config, hold, timeout_s, callback_url) if idempotency_key is not None else None,
+                idempotency_ttl_s=self.idempotency_ttl_s,
+                callback_url=callback_url,
+                claim_node=self.node if slots else None,
+            )
+        except BaseException:
+            self.executor.release(item, slots)
+            raise
+        if slots:
+            # Shielded: a task claimed for this node must start even if the caller stops waiting.
+            return await asyncio.shield(self._insert_and_start(item, new, slots))
+        return await self._insert_and_start(item, new, 0)
+
+    async def _insert_and_start(self, item: Worker, new: NewTask, slots: int) -> tuple[Task, bool]:
+        try:
+            task, created = await self._insert(item, new)
+        finally:
+            self.executor.release(item, slots)
         if created:
-            logger.info("task %s of worker %s %s", task.id, worker_name, task.state.value,
-                        extra={"task_id": task.id, "worker": worker_name, "state": task.state.value})
-            self.executor.notify(worker_name)
+            first = TaskState.HELD if new.held else TaskState.QUEUED
+            logger.info("task %s of worker %s %s", task.id, item.name, first.value,
+                        extra={"task_id": task.id, "worker": item.name, "state": first.value})
+            if task.state is TaskState.RUNNING:
+                self.executor.begin(item, task)  # claimed in the creating transaction
+            else:
+                self.executor.notify(item.name)
         return task, created
 
     async def _insert(self, item: Worker, new: NewTask) -> tuple[Task, bool]:

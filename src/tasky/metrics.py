@@ -17,8 +17,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from tasky import __version__
+from tasky.statistics import FinishedRun
 from tasky.store.base import Store
-from tasky.task import Task, TaskState
+from tasky.task import TaskState
 
 RUN_BUCKETS_S = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 14_400)
 WAIT_BUCKETS_S = (0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)
@@ -74,13 +75,12 @@ class Metrics:
             buckets=HTTP_BUCKETS_S, registry=self.registry,
         )
 
-    def observe_finished(self, task: Task) -> None:
-        """Record the run and wait time of a task that reached a terminal state."""
-        run_s = task.run_time_s()
-        if run_s is None:
+    def observe_finished(self, run: FinishedRun) -> None:
+        """Record the run and wait time of a task that reached a terminal state after it had started."""
+        if run.run_s is None:
             return
-        self.run_seconds.labels(task.worker).observe(run_s)
-        self.wait_seconds.labels(task.worker).observe(task.wait_time_s())
+        self.run_seconds.labels(run.worker).observe(run.run_s)
+        self.wait_seconds.labels(run.worker).observe(run.wait_s or 0.0)
 
     def observe_request(self, method: str, route: str, status: int, duration_s: float) -> None:
         self.http_requests.labels(method, route, str(status)).inc()

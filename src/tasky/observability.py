@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from tasky.events import EventHub, follow_all, is_terminal
+from tasky.events import READ_BATCH, EventHub
 from tasky.metrics import Metrics
 from tasky.retention import RetentionJob, retention_plan
 from tasky.settings import RetentionSettings, TaskLogSettings, WebhookSettings
+from tasky.statistics import FinishedRun
 from tasky.store.base import Store
 from tasky.tasklog import TaskLogSink
 from tasky.webhooks import WebhookDispatcher
@@ -71,13 +72,25 @@ class Observability:
         await self.webhooks.stop()
 
     async def _follow_finished(self, cursor: int) -> None:
-        async for event in follow_all(self.store, self.hub, cursor, kinds=("state",)):
-            if not is_terminal(event):
-                continue
-            try:
-                task = await self.store.get_task(event.task_id)
-                if task is not None:
-                    self.metrics.observe_finished(task)
-                await self.webhooks.tasks_finished([event.task_id])
-            except Exception:  # one bad row must not stop metrics and webhooks for every later task
-                logger.exception("handling the end of task %s failed", event.task_id, extra={"task_id": event.task_id})
+        """Feed the run-time metrics and the webhooks with every task that reaches a final state."""
+        async for _ in self.hub.changes():
+            while True:
+                # Every event up to `newest` is visible to the read below, so a
+                # short batch holds all finished tasks up to it.
+                newest = await self.store.last_event_id()
+                batch = await self.store.finished_since(cursor, limit=READ_BATCH)
+                if batch:
+                    cursor = batch[-1][0]
+                    await self._handle_finished(batch)
+                if len(batch) < READ_BATCH:
+                    cursor = max(cursor, newest)
+                    break
+
+    async def _handle_finished(self, batch: list[tuple[int, str, FinishedRun]]) -> None:
+        for _, _, run in batch:
+            self.metrics.observe_finished(run)
+        try:
+            await self.webhooks.tasks_finished([task_id for _, task_id, _ in batch])
+        except Exception:  # a store error must not stop the metrics and webhooks of every later task
+            ids = ", ".join(task_id for _, task_id, _ in batch[:5])
+            logger.exception("creating the webhook deliveries of %d finished tasks (%s, ...) failed", len(batch), ids)

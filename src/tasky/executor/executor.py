@@ -62,6 +62,8 @@ class Executor:
         self._threads = DaemonThreadPool()
         self._running: dict[str, Attempt] = {}
         self._running_by_worker: dict[str, set[str]] = defaultdict(set)
+        # Slots promised to claims still in the store's write queue, per worker.
+        self._reserved: dict[str, int] = defaultdict(int)
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._dispatch_pending: set[str] = set()
         self._background: set[asyncio.Task[Any]] = set()
@@ -127,20 +129,39 @@ class Executor:
         async with self._locks[worker_name]:
             self._dispatch_pending.discard(worker_name)
             item = self.registry.get(worker_name)
-            if item is None or self._stopping or not self.is_enabled(worker_name):
+            if item is None:
                 return
-            free = item.max_tasks - len(self._running_by_worker[worker_name])
-            if free <= 0:
+            free = self.reserve(item, item.max_tasks)
+            if free == 0:
                 return
             try:
                 claimed = await self.store.claim(worker_name, free, self.node)
             except Exception:
                 logger.exception("claiming tasks of worker %s failed; the next sweep retries", worker_name)
-                return
+                claimed = []
+            self.release(item, free)
             for task in claimed:
-                self._begin(item, task)
+                self.begin(item, task)
 
-    def _begin(self, item: Worker, task: Task) -> None:
+    def reserve(self, item: Worker, wanted: int) -> int:
+        """Promise up to `wanted` free slots of the worker to a claim about to be written; returns how many.
+
+        The slots count as taken until `release`, so a claim made while
+        another is in the store's queue cannot exceed `max_tasks`.
+        """
+        if self._stopping or not self.is_enabled(item.name):
+            return 0
+        taken = len(self._running_by_worker[item.name]) + self._reserved[item.name]
+        granted = max(0, min(wanted, item.max_tasks - taken))
+        self._reserved[item.name] += granted
+        return granted
+
+    def release(self, item: Worker, count: int) -> None:
+        """Give back slots from `reserve`; call it before `begin` runs the tasks the claim returned."""
+        self._reserved[item.name] -= count
+
+    def begin(self, item: Worker, task: Task) -> None:
+        """Run a task this node has claimed in the store."""
         loop = asyncio.get_running_loop()
         ctx = TaskContext(task.id, task.worker, task.attempt, self._sink, loop, kill_grace_s=item.kill_grace_s)
         entry = Attempt(task=task, ctx=ctx, worker=item, timeout_s=task.timeout_s or item.timeout_s, threads=self._threads)

@@ -59,6 +59,9 @@ class NewTask:
     body_hash: str | None = None
     idempotency_ttl_s: float = 86_400.0
     callback_url: str | None = None  # POSTed the final status (webhook)
+    # Claim the task for this node in the creating transaction, unless an
+    # older task of the worker is due: the node has a free slot for it.
+    claim_node: str | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,10 @@ class Store(Protocol):
     async def create_task(self, new: NewTask) -> tuple[Task, bool]:
         """Insert a `queued` (or `held`) task and its first event; returns only once committed.
 
+        With `new.claim_node` set and no due `queued` task of the worker
+        before it, the same transaction also claims the task for that node:
+        it is returned `running`, with both state events stored.
+
         Returns the task and True, or, when `new.idempotency_key` names an
         unexpired key with the same body hash, the earlier task and False.
         Raises `IdempotencyConflict` for a known key with another body and
@@ -224,6 +231,23 @@ class Store(Protocol):
         timestamps and paused time consistent with the new state.
         """
 
+    async def finish_and_claim(
+        self,
+        task_id: str,
+        expected: Collection[TaskState],
+        target: TaskState,
+        *,
+        attempt: int,
+        change: Change,
+        claim: tuple[str, int, str] | None,
+    ) -> tuple[Task | None, list[Task]]:
+        """Store the end of an attempt as `transition` does and, in the same transaction, claim its successors.
+
+        `claim` is (worker, limit, node) as for `claim`: the slot the attempt
+        frees goes to the oldest due queued task at once, with no second write.
+        Returns the stored task (None when its state had moved on) and the claimed tasks.
+        """
+
     async def request_cancel(self, task_id: str, expected: Collection[TaskState]) -> Task | None:
         """Record a cancel request on an active task; None if its state is not in `expected`."""
 
@@ -267,6 +291,9 @@ class Store(Protocol):
         self, after_id: int, *, kinds: Collection[str] = (), workers: Collection[str] = (), limit: int = 1000
     ) -> list[Event]:
         """Return events of every task with id greater than `after_id`, oldest first."""
+
+    async def finished_since(self, after_event_id: int, *, limit: int = 500) -> list[tuple[int, str, FinishedRun]]:
+        """Return (event id, task id, durations) of tasks whose terminal event came after `after_event_id`."""
 
     async def state_counts(self, worker: str | None = None, *, finished_since: float | None = None) -> dict[tuple[str, str], int]:
         """Count stored tasks per (worker, state); `finished_since` limits the terminal states."""

@@ -2,7 +2,8 @@
 
 Every write goes through a single writer thread that commits in groups:
 it takes all writes waiting in its queue, runs each in its own savepoint
-inside one transaction, commits once, and only then resolves their futures.
+inside one transaction, commits once, and only then resolves their futures,
+all of a group in one call on the event loop.
 A `create_task` therefore returns only after its row is on disk, while a
 burst of submissions shares one fsync. Reads run on the caller's thread
 with their own connection, which WAL lets proceed beside the writer.
@@ -15,7 +16,6 @@ commits on power loss.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
 import queue
 import sqlite3
@@ -41,6 +41,7 @@ from tasky.store.rows import event_from_row, task_from_row, to_datetime
 from tasky.store.sqlite_observability import SQLiteObservability, append_log_line
 from tasky.store.sqlite_writes import (
     apply_transition,
+    claim_queued,
     filter_clauses,
     find_idempotent,
     insert_event,
@@ -54,6 +55,9 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 WriteFn = Callable[[sqlite3.Connection], Any]
+# A queued write and the future that receives its value, or None when nobody waits for it.
+QueuedWrite = tuple[WriteFn, "asyncio.Future[Any] | None"]
+Outcome = tuple["asyncio.Future[Any]", bool, Any]
 
 MAX_GROUP = 512  # writes committed in one transaction at most
 BUSY_TIMEOUT_MS = 5000
@@ -68,7 +72,7 @@ class SQLiteStore(SQLiteObservability):
         self.synchronous = synchronous.upper()
         if self.synchronous not in ("FULL", "NORMAL", "EXTRA"):
             raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, got {synchronous!r}")
-        self._queue: queue.SimpleQueue[tuple[WriteFn, concurrent.futures.Future[Any]] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[QueuedWrite | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()
@@ -133,15 +137,19 @@ class SQLiteStore(SQLiteObservability):
 
     # The writer thread -------------------------------------------------------
 
-    def _submit(self, fn: WriteFn) -> concurrent.futures.Future[Any]:
+    def _submit(self, fn: WriteFn) -> None:
+        """Queue a write that nobody waits for (progress, log lines, audit rows); a failure is logged."""
         if self._writer is None:
             raise RuntimeError("the store is not open")
-        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        self._queue.put((fn, future))
-        return future
+        self._queue.put((fn, None))
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.wrap_future(self._submit(fn))
+        """Queue a write and return its value once the group holding it is committed."""
+        if self._writer is None:
+            raise RuntimeError("the store is not open")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put((fn, future))
+        return await future
 
     def _write_loop(self, conn: sqlite3.Connection) -> None:
         stopping = False
@@ -162,12 +170,16 @@ class SQLiteStore(SQLiteObservability):
             self._commit_batch(conn, batch)
         conn.close()
 
-    def _commit_batch(self, conn: sqlite3.Connection, batch: list[tuple[WriteFn, concurrent.futures.Future[Any]]]) -> None:
-        outcomes: list[tuple[concurrent.futures.Future[Any], bool, Any]] = []
+    def _commit_batch(self, conn: sqlite3.Connection, batch: list[QueuedWrite]) -> None:
+        outcomes: list[Outcome] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
             for fn, future in batch:
-                outcomes.append((future, *self._run_in_savepoint(conn, fn)))
+                ok, value = self._run_in_savepoint(conn, fn)
+                if future is not None:
+                    outcomes.append((future, ok, value))
+                elif not ok:
+                    logger.error("a background write to the SQLite store failed: %s", value)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             # The whole group failed to commit (disk full, I/O error): every
@@ -175,18 +187,22 @@ class SQLiteStore(SQLiteObservability):
             logger.error("SQLite commit of %d writes failed: %s", len(batch), exc)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            self._settle_threadsafe([(future, False, exc) for _, future in batch if future is not None])
             return
-        for future, ok, value in outcomes:
-            if future.done():
-                continue  # its caller was cancelled and stopped waiting; the write is committed all the same
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
+        self._settle_threadsafe(outcomes)
         self._notify_commit()
+
+    @staticmethod
+    def _settle_threadsafe(outcomes: list[Outcome]) -> None:
+        """Hand a group's outcomes to the event loops of their callers, one call per loop."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+        for outcome in outcomes:
+            by_loop.setdefault(outcome[0].get_loop(), []).append(outcome)
+        for loop, group in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle, group)
+            except RuntimeError:
+                pass  # the loop closed at shutdown; nobody is left to wait for these writes
 
     def _notify_commit(self) -> None:
         for listener in self._commit_listeners:
@@ -345,22 +361,7 @@ class SQLiteStore(SQLiteObservability):
 
     async def claim(self, worker: str, limit: int, node: str) -> list[Task]:
         def claim_rows(conn: sqlite3.Connection) -> list[Task]:
-            now = time.time()
-            rows = conn.execute(
-                """
-                UPDATE tasks SET state = 'running', started_at = ?, node = ?, updated_at = ?
-                WHERE seq IN (
-                    SELECT seq FROM tasks WHERE worker = ? AND state = 'queued'
-                    AND (run_after IS NULL OR run_after <= ?) ORDER BY seq LIMIT ?
-                )
-                RETURNING *
-                """,
-                (now, node, now, worker, now, limit),
-            ).fetchall()
-            tasks = sorted((task_from_row(row) for row in rows), key=lambda task: task.seq)
-            for task in tasks:
-                insert_event(conn, task.id, worker, now, "state", {"state": "running", "attempt": task.attempt, "node": node})
-            return tasks
+            return claim_queued(conn, worker, limit, node, time.time())
 
         return await self._write(claim_rows)
 
@@ -375,6 +376,24 @@ class SQLiteStore(SQLiteObservability):
     ) -> Task | None:
         def update(conn: sqlite3.Connection) -> Task | None:
             return apply_transition(conn, task_id, expected, target, attempt, change or Change(), time.time())
+
+        return await self._write(update)
+
+    async def finish_and_claim(
+        self,
+        task_id: str,
+        expected: Collection[TaskState],
+        target: TaskState,
+        *,
+        attempt: int,
+        change: Change,
+        claim: tuple[str, int, str] | None,
+    ) -> tuple[Task | None, list[Task]]:
+        def update(conn: sqlite3.Connection) -> tuple[Task | None, list[Task]]:
+            now = time.time()
+            stored = apply_transition(conn, task_id, expected, target, attempt, change, now)
+            claimed = claim_queued(conn, *claim, now) if claim is not None else []
+            return stored, claimed
 
         return await self._write(update)
 
@@ -429,3 +448,13 @@ class SQLiteStore(SQLiteObservability):
             return [task for task in changed if task is not None]
 
         return await self._write(recover_rows)
+
+
+def _settle(outcomes: list[Outcome]) -> None:
+    for future, ok, value in outcomes:
+        if future.done():
+            continue  # its caller was cancelled and stopped waiting; the write is committed all the same
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)

@@ -129,6 +129,27 @@ class SQLiteObservability:
             for row in self._read(sql, params)
         ]
 
+    async def finished_since(self, after_event_id: int, *, limit: int = 500) -> list[tuple[int, str, FinishedRun]]:
+        """Return the tasks whose terminal state event has an id above `after_event_id`, in event order.
+
+        Each entry is (event id, task id, durations); a task deleted since is left out.
+        """
+        rows = self._read(
+            f"""
+            SELECT events.id AS event_id, tasks.id AS task_id, tasks.worker, tasks.state, tasks.finished_at,
+                CASE WHEN started_at IS NOT NULL THEN max(0.0, finished_at - started_at - paused_total_s) END AS run_s,
+                CASE WHEN started_at IS NOT NULL THEN max(0.0, started_at - created_at) END AS wait_s
+            FROM events JOIN tasks ON tasks.id = events.task_id
+            WHERE events.id > ? AND events.kind = 'state' AND json_extract(events.data, '$.state') IN ({TERMINAL_MARKS})
+            ORDER BY events.id LIMIT ?
+            """,
+            [after_event_id, *TERMINAL, limit],
+        )
+        return [
+            (row["event_id"], row["task_id"], FinishedRun(row["worker"], row["state"], row["finished_at"], row["run_s"], row["wait_s"]))
+            for row in rows
+        ]
+
     async def archived_figures(self, worker: str | None = None, *, since: float | None = None) -> list[ArchivedFigures]:
         sql = "SELECT * FROM task_aggregates WHERE 1 = 1"
         params: list[Any] = []

@@ -84,6 +84,25 @@ def apply_transition(
     return task
 
 
+def claim_queued(conn: sqlite3.Connection, worker: str, limit: int, node: str, now: float) -> list[Task]:
+    """Move up to `limit` due queued tasks of the worker, oldest first, to `running` on `node`."""
+    rows = conn.execute(
+        """
+        UPDATE tasks SET state = 'running', started_at = ?, node = ?, updated_at = ?
+        WHERE seq IN (
+            SELECT seq FROM tasks WHERE worker = ? AND state = 'queued'
+            AND (run_after IS NULL OR run_after <= ?) ORDER BY seq LIMIT ?
+        )
+        RETURNING *
+        """,
+        (now, node, now, worker, now, limit),
+    ).fetchall()
+    tasks = sorted((task_from_row(row) for row in rows), key=lambda task: task.seq)
+    for task in tasks:
+        insert_event(conn, task.id, worker, now, "state", {"state": "running", "attempt": task.attempt, "node": node})
+    return tasks
+
+
 def record_attempt(
     conn: sqlite3.Connection, task_id: str, before: sqlite3.Row, target: TaskState, change: Change, now: float
 ) -> None:
@@ -109,7 +128,24 @@ def insert_task(conn: sqlite3.Connection, new: NewTask, config_json: str, now: f
     if new.restart_of:
         data["restart_of"] = new.restart_of
     insert_event(conn, new.id, new.worker, now, "state", data)
+    if new.claim_node is not None and state is TaskState.QUEUED and not _older_task_due(conn, new, now):
+        row = conn.execute(
+            "UPDATE tasks SET state = 'running', started_at = ?, node = ?, updated_at = ? WHERE id = ? RETURNING *",
+            (now, new.claim_node, now, new.id),
+        ).fetchone()
+        insert_event(conn, new.id, new.worker, now, "state", {"state": "running", "attempt": 1, "node": new.claim_node})
     return task_from_row(row)
+
+
+def _older_task_due(conn: sqlite3.Connection, new: NewTask, now: float) -> bool:
+    """True when a queued task of the worker, other than `new`, may start now: it goes first."""
+    return (
+        conn.execute(
+            "SELECT 1 FROM tasks WHERE worker = ? AND state = 'queued' AND id != ? AND (run_after IS NULL OR run_after <= ?) LIMIT 1",
+            (new.worker, new.id, now),
+        ).fetchone()
+        is not None
+    )
 
 
 def find_idempotent(conn: sqlite3.Connection, new: NewTask, now: float) -> Task | None:
