@@ -1,4 +1,5 @@
-"""A task created while its worker has a free slot is claimed in the creating transaction."""
+"""Claims written with other writes: a task created while its worker has a free slot is claimed in the
+creating transaction, and the slot a finished task frees goes to the next queued task in the finishing one."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import httpx
 from conftest import create, wait_state
 from jobs import add
 from tasky import Tasky
-from tasky.store.base import NewTask, TaskFilter
+from tasky.store.base import Change, NewTask, TaskFilter
 from tasky.store.sqlite import SQLiteStore
+from tasky.task import TaskState
 
 
 def test_free_slot_answers_running(api: httpx.Client) -> None:
@@ -89,3 +91,40 @@ def test_claimed_task_runs_when_its_caller_stops_waiting(tmp_path: Path) -> None
 
     assert asyncio.run(scenario()) == ("completed", 42)
 
+
+
+def test_finish_hands_its_slot_to_the_oldest_queued_task(tmp_path: Path) -> None:
+    async def scenario() -> list[tuple[str, str]]:
+        store = SQLiteStore(tmp_path / "hand-over.db")
+        await store.open()
+        try:
+            await store.create_task(NewTask(id="first", worker="w", config={}, claim_node="n1"))
+            for name in ("second", "third"):
+                await store.create_task(NewTask(id=name, worker="w", config={}))
+            running = [TaskState.RUNNING]
+            done = Change(result=1)
+            stored, successors = await store.finish_and_claim(
+                "first", running, TaskState.COMPLETED, attempt=1, change=done, claim=("w", 1, "n1")
+            )
+            kept, none_claimed = await store.finish_and_claim(
+                "second", running, TaskState.COMPLETED, attempt=1, change=done, claim=None
+            )
+            third = await store.get_task("third")
+            assert stored is not None and kept is not None and third is not None
+            return [
+                (stored.id, stored.state.value),
+                *[(task.id, f"{task.state.value} on {task.node}") for task in successors],
+                (kept.id, kept.state.value),
+                ("claimed without a claim", str(len(none_claimed))),
+                (third.id, third.state.value),
+            ]
+        finally:
+            await store.close()
+
+    assert asyncio.run(scenario()) == [
+        ("first", "completed"),
+        ("second", "running on n1"),
+        ("second", "completed"),
+        ("claimed without a claim", "0"),
+        ("third", "queued"),
+    ]

@@ -179,10 +179,11 @@ class Executor:
         task = entry.task
         stored: Task | None = None
         end: AttemptEnd | None = None
+        successors: list[Task] | None = None  # claimed with the finish; None when no claim went with it
         try:
             end = await run_attempt(entry)
             entry.ctx.flush_progress()
-            stored = await self._finish(entry, end)
+            stored, successors = await self._finish(entry, end)
         except Exception:
             logger.exception("recording the end of task %s failed", task.id, extra={"task_id": task.id})
         finally:
@@ -194,26 +195,34 @@ class Executor:
                 await asyncio.wait({end.lingering})
             self._running.pop(task.id, None)
             self._running_by_worker[task.worker].discard(task.id)
-            self.notify(task.worker)
+            if successors is None:
+                self.notify(task.worker)
+            for successor in successors or ():
+                self.begin(entry.worker, successor)
 
-    async def _finish(self, entry: Attempt, end: AttemptEnd) -> Task | None:
+    async def _finish(self, entry: Attempt, end: AttemptEnd) -> tuple[Task | None, list[Task] | None]:
+        """Store the attempt's outcome; the slot it frees goes to the next queued task in the same write."""
         task, outcome = entry.task, end.outcome
         extra = {"task_id": task.id, "worker": task.worker, "node": self.node, "state": outcome.state.value}
         policy = entry.worker.retry
         if outcome.state is TaskState.FAILED and policy and end.exception and policy.should_retry(end.exception, task.attempt):
-            return await self._schedule_retry(entry, end)
-        change = Change(result=outcome.result, error=outcome.error)
-        stored = await self.store.transition(task.id, ACTIVE_STATES, outcome.state, attempt=task.attempt, change=change)
+            return await self._schedule_retry(entry, end), None
+        hand_over = end.lingering is None and not self._stopping and self.is_enabled(task.worker)
+        stored, successors = await self.store.finish_and_claim(
+            task.id, ACTIVE_STATES, outcome.state, attempt=task.attempt,
+            change=Change(result=outcome.result, error=outcome.error),
+            claim=(task.worker, 1, self.node) if hand_over else None,
+        )  # fmt: skip
         if stored is None:
             # Shutdown, a timeout or recovery already moved the task on; its stored state wins.
             logger.info("task %s ended %s after its stored state had changed", task.id, outcome.state.value, extra=extra)
-            return await self.store.get_task(task.id)
+            return await self.store.get_task(task.id), successors if hand_over else None
         if outcome.error is not None:
             logger.info("task %s of worker %s %s: %s: %s", task.id, task.worker, outcome.state.value,
                         outcome.error.type, outcome.error.message, extra=extra)
         else:
             logger.info("task %s of worker %s %s", task.id, task.worker, outcome.state.value, extra=extra)
-        return stored
+        return stored, successors if hand_over else None
 
     async def _schedule_retry(self, entry: Attempt, end: AttemptEnd) -> Task | None:
         task, policy = entry.task, entry.worker.retry
