@@ -11,6 +11,7 @@ counters do.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -74,6 +75,7 @@ class Metrics:
             "tasky_http_request_duration_seconds", "Time to answer HTTP requests (streams: until they end).", ["method", "route"],
             buckets=HTTP_BUCKETS_S, registry=self.registry,
         )
+        self._request_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe_finished(self, run: FinishedRun) -> None:
         """Record the run and wait time of a task that reached a terminal state after it had started."""
@@ -83,8 +85,15 @@ class Metrics:
         self.wait_seconds.labels(run.worker).observe(run.wait_s or 0.0)
 
     def observe_request(self, method: str, route: str, status: int, duration_s: float) -> None:
-        self.http_requests.labels(method, route, str(status)).inc()
-        self.http_seconds.labels(method, route).observe(duration_s)
+        # `labels()` takes a lock and builds its key on every call; the children
+        # are kept here instead, one per series, so the dict grows no faster than the metrics.
+        key = (method, route, status)
+        children = self._request_series.get(key)
+        if children is None:
+            children = self.http_requests.labels(method, route, str(status)), self.http_seconds.labels(method, route)
+            self._request_series[key] = children
+        children[0].inc()
+        children[1].observe(duration_s)
 
     async def render(self) -> bytes:
         """Read the task counts from the store and return the text exposition format."""

@@ -127,11 +127,13 @@ class _NamedRoute(Route):
 
 def _parse_create_options(request: Request) -> tuple[bool, float | None, str | None, str | None]:
     """Read `hold`, `timeout`, `callback_url` and `Idempotency-Key` with the rules of the documented route."""
+    key = request.headers.get("idempotency-key")
+    if not request.scope["query_string"] and key is None:
+        return False, None, None, None  # the common case, without parsing a query string
     reject_unknown_params(request, CREATE_PARAMS)
     query = request.query_params
     hold = _parse_bool(query.get("hold", "false"))
     timeout = _parse_timeout(query.get("timeout"))
-    key = request.headers.get("idempotency-key")
     if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_CHARS:
         raise _invalid_parameter(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters, got {len(key)}")
     return hold, timeout, key, query.get("callback_url")
