@@ -143,8 +143,8 @@ class Executor:
             for task in claimed:
                 self.begin(item, task)
 
-    def reserve(self, item: Worker, wanted: int) -> int:
-        """Promise up to `wanted` free slots of the worker to a claim about to be written; returns how many.
+    def reserve(self, item: Worker, requested: int) -> int:
+        """Reserve up to `requested` free slots of the worker for a claim about to be written, and return the count.
 
         The slots count as taken until `release`, so a claim made while
         another is in the store's queue cannot exceed `max_tasks`.
@@ -152,12 +152,12 @@ class Executor:
         if self._stopping or not self.is_enabled(item.name):
             return 0
         taken = len(self._running_by_worker[item.name]) + self._reserved[item.name]
-        granted = max(0, min(wanted, item.max_tasks - taken))
+        granted = max(0, min(requested, item.max_tasks - taken))
         self._reserved[item.name] += granted
         return granted
 
     def release(self, item: Worker, count: int) -> None:
-        """Give back slots from `reserve`; call it before `begin` runs the tasks the claim returned."""
+        """Release slots taken by `reserve`. Call it before `begin` runs the tasks that the claim returned."""
         self._reserved[item.name] -= count
 
     def begin(self, item: Worker, task: Task) -> None:
@@ -179,7 +179,7 @@ class Executor:
         task = entry.task
         stored: Task | None = None
         end: AttemptEnd | None = None
-        successors: list[Task] | None = None  # claimed with the finish; None when no claim went with it
+        successors: list[Task] | None = None  # Tasks claimed by the finishing write, or None without such a claim.
         try:
             end = await run_attempt(entry)
             entry.ctx.flush_progress()
@@ -201,7 +201,7 @@ class Executor:
                 self.begin(entry.worker, successor)
 
     async def _finish(self, entry: Attempt, end: AttemptEnd) -> tuple[Task | None, list[Task] | None]:
-        """Store the attempt's outcome; the slot it frees goes to the next queued task in the same write."""
+        """Store the attempt's outcome, and claim the next queued task for the freed slot in the same write."""
         task, outcome = entry.task, end.outcome
         extra = {"task_id": task.id, "worker": task.worker, "node": self.node, "state": outcome.state.value}
         policy = entry.worker.retry
@@ -213,16 +213,25 @@ class Executor:
             change=Change(result=outcome.result, error=outcome.error),
             claim=(task.worker, 1, self.node) if hand_over else None,
         )  # fmt: skip
+        claimed = successors if hand_over else None
         if stored is None:
-            # Shutdown, a timeout or recovery already moved the task on; its stored state wins.
+            # Shutdown, a timeout or recovery already moved the task on, so its stored state wins.
             logger.info("task %s ended %s after its stored state had changed", task.id, outcome.state.value, extra=extra)
-            return await self.store.get_task(task.id), successors if hand_over else None
+            return await self._read_after_change(task), claimed
         if outcome.error is not None:
             logger.info("task %s of worker %s %s: %s: %s", task.id, task.worker, outcome.state.value,
                         outcome.error.type, outcome.error.message, extra=extra)
         else:
             logger.info("task %s of worker %s %s", task.id, task.worker, outcome.state.value, extra=extra)
-        return stored, successors if hand_over else None
+        return stored, claimed
+
+    async def _read_after_change(self, task: Task) -> Task | None:
+        """Read a task whose state moved on during its run. A failed read returns None, so the claimed successors still start."""
+        try:
+            return await self.store.get_task(task.id)
+        except Exception:
+            logger.exception("reading task %s after its state changed failed", task.id, extra={"task_id": task.id})
+            return None
 
     async def _schedule_retry(self, entry: Attempt, end: AttemptEnd) -> Task | None:
         task, policy = entry.task, entry.worker.retry
