@@ -53,7 +53,7 @@ def test_older_due_task_goes_first(tmp_path: Path) -> None:
     assert asyncio.run(scenario()) == [("older", "queued"), ("newer", "queued"), ("older", "running")]
 
 
-def test_retry_waiting_for_backoff_does_not_block_a_claim(tmp_path: Path) -> None:
+def test_backoff_retry_allows_claim(tmp_path: Path) -> None:
     async def scenario() -> str:
         store = SQLiteStore(tmp_path / "backoff.db")
         await store.open()
@@ -70,7 +70,7 @@ def test_retry_waiting_for_backoff_does_not_block_a_claim(tmp_path: Path) -> Non
     assert asyncio.run(scenario()) == "running"
 
 
-def test_claimed_task_runs_when_its_caller_stops_waiting(tmp_path: Path) -> None:
+def test_claimed_task_survives_cancelled_caller(tmp_path: Path) -> None:
     async def scenario() -> tuple[str, object]:
         node = Tasky([add], store=str(tmp_path / "node.db"), node="n1")
         await node.start()
@@ -93,7 +93,7 @@ def test_claimed_task_runs_when_its_caller_stops_waiting(tmp_path: Path) -> None
 
 
 
-def test_finish_hands_its_slot_to_the_oldest_queued_task(tmp_path: Path) -> None:
+def test_finish_hands_slot_to_oldest(tmp_path: Path) -> None:
     async def scenario() -> list[tuple[str, str]]:
         store = SQLiteStore(tmp_path / "hand-over.db")
         await store.open()
@@ -110,7 +110,9 @@ def test_finish_hands_its_slot_to_the_oldest_queued_task(tmp_path: Path) -> None
                 "second", running, TaskState.COMPLETED, attempt=1, change=done, claim=None
             )
             third = await store.get_task("third")
-            assert stored is not None and kept is not None and third is not None
+            assert stored is not None
+            assert kept is not None
+            assert third is not None
             return [
                 (stored.id, stored.state.value),
                 *[(task.id, f"{task.state.value} on {task.node}") for task in successors],

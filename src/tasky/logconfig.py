@@ -62,10 +62,10 @@ def configure_logging(level: str, log_format: str, node: str, stream: IO[str] | 
 def _skip_unused_record_fields() -> None:
     """Stop filling record fields that neither format writes.
 
-    These are the switches the logging HOWTO lists under "Optimization":
-    the caller's file and line (a stack walk per record), thread, process
-    and multiprocessing names. Only `tasky serve` sets them, on its own
-    process; a program that embeds tasky keeps its own logging settings.
+    These are the switches of the logging HOWTO's optimization table: the
+    caller's file and line (a stack walk per record), thread, process and
+    multiprocessing names. Only `tasky serve` sets them, for its own
+    process. A program that embeds tasky keeps its own logging settings.
     """
     logging._srcfile = None  # type: ignore[attr-defined]
     logging.logThreads = False

@@ -85,8 +85,8 @@ class Metrics:
         self.wait_seconds.labels(run.worker).observe(run.wait_s or 0.0)
 
     def observe_request(self, method: str, route: str, status: int, duration_s: float) -> None:
-        # `labels()` takes a lock and builds its key on every call; the children
-        # are kept here instead, one per series, so the dict grows no faster than the metrics.
+        # prometheus_client's `labels()` takes a lock and builds a key on every call,
+        # so the children are kept here, one entry per series the metrics already hold.
         key = (method, route, status)
         children = self._request_series.get(key)
         if children is None:

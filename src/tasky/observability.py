@@ -76,7 +76,7 @@ class Observability:
         async for _ in self.hub.changes():
             while True:
                 # Every event up to `newest` is visible to the read below, so a
-                # short batch holds all finished tasks up to it.
+                # short batch contains all finished tasks up to it.
                 newest = await self.store.last_event_id()
                 batch = await self.store.finished_since(cursor, limit=READ_BATCH)
                 if batch:

@@ -55,7 +55,7 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 WriteFn = Callable[[sqlite3.Connection], Any]
-# A queued write and the future that receives its value, or None when nobody waits for it.
+# A queued write and the future that receives its value, or None when no caller waits for it.
 QueuedWrite = tuple[WriteFn, "asyncio.Future[Any] | None"]
 Outcome = tuple["asyncio.Future[Any]", bool, Any]
 
@@ -138,7 +138,7 @@ class SQLiteStore(SQLiteObservability):
     # The writer thread -------------------------------------------------------
 
     def _submit(self, fn: WriteFn) -> None:
-        """Queue a write that nobody waits for (progress, log lines, audit rows); a failure is logged."""
+        """Queue a write that no caller waits for (progress, log lines, audit rows). A failure is only logged."""
         if self._writer is None:
             raise RuntimeError("the store is not open")
         self._queue.put((fn, None))
@@ -202,7 +202,7 @@ class SQLiteStore(SQLiteObservability):
             try:
                 loop.call_soon_threadsafe(_settle, group)
             except RuntimeError:
-                pass  # the loop closed at shutdown; nobody is left to wait for these writes
+                pass  # The loop closed at shutdown, so no caller is left to wait for these writes.
 
     def _notify_commit(self) -> None:
         for listener in self._commit_listeners:

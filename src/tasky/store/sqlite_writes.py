@@ -138,7 +138,7 @@ def insert_task(conn: sqlite3.Connection, new: NewTask, config_json: str, now: f
 
 
 def _older_task_due(conn: sqlite3.Connection, new: NewTask, now: float) -> bool:
-    """True when a queued task of the worker, other than `new`, may start now: it goes first."""
+    """Return True when another queued task of the worker may start now, because that one goes first."""
     return (
         conn.execute(
             "SELECT 1 FROM tasks WHERE worker = ? AND state = 'queued' AND id != ? AND (run_after IS NULL OR run_after <= ?) LIMIT 1",
