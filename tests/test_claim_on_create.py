@@ -82,6 +82,7 @@ def test_claimed_task_survives_cancelled_caller(tmp_path: Path) -> None:
             caller.cancel()  # as when the request handler is cancelled mid-write
             gate.set()
             await blocker
+            await node.store._write(lambda conn: None)  # queued after the creation, so it is committed by now
             page = await node.store.list_tasks(TaskFilter(), limit=10, before_seq=None)
             assert len(page.tasks) == 1, page.tasks
             task = await node.wait_finished(page.tasks[0].id, 10)
