@@ -76,7 +76,7 @@ def test_claimed_task_survives_cancelled_caller(tmp_path: Path) -> None:
         await node.start()
         try:
             gate = threading.Event()
-            blocker = asyncio.ensure_future(node.store._write(lambda conn: gate.wait(10)))  # holds the writer busy
+            blocker = asyncio.ensure_future(node.store._write(lambda conn: gate.wait(10)))  # keeps the writer busy
             caller = asyncio.ensure_future(node.create_task("add", {"a": 20, "b": 22}))
             await asyncio.sleep(0.05)
             caller.cancel()  # as when the request handler is cancelled mid-write
@@ -107,17 +107,17 @@ def test_finish_hands_slot_to_oldest(tmp_path: Path) -> None:
             stored, successors = await store.finish_and_claim(
                 "first", running, TaskState.COMPLETED, attempt=1, change=done, claim=("w", 1, "n1")
             )
-            kept, none_claimed = await store.finish_and_claim(
+            second_done, none_claimed = await store.finish_and_claim(
                 "second", running, TaskState.COMPLETED, attempt=1, change=done, claim=None
             )
             third = await store.get_task("third")
             assert stored is not None
-            assert kept is not None
+            assert second_done is not None
             assert third is not None
             return [
                 (stored.id, stored.state.value),
                 *[(task.id, f"{task.state.value} on {task.node}") for task in successors],
-                (kept.id, kept.state.value),
+                (second_done.id, second_done.state.value),
                 ("claimed without a claim", str(len(none_claimed))),
                 (third.id, third.state.value),
             ]

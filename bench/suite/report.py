@@ -299,9 +299,9 @@ def roundtrip_section(record: dict[str, Any] | None) -> str:
     if phases:
         skipped += (
             f"\n\nWhere tasky's round trip goes, medians from the tasks' stored times: {phases['queued']:.2f} ms queued "
-            f"(created until claimed; zero when the creating transaction claimed it), {phases['running']:.2f} ms running "
-            "(claimed until the finish was stored, so it holds the fsync of the creating commit as well as the finishing one), "
-            f"{phases['client']:.2f} ms in HTTP requests and polling."
+            "(created until claimed, zero when the creating transaction claimed the task). "
+            f"{phases['running']:.2f} ms running (claimed until the finish was stored, including the fsync of the creating "
+            f"commit as well as the finishing one). {phases['client']:.2f} ms in HTTP requests and polling."
         )
     return (
         "## Round trip\n\n"

@@ -151,8 +151,8 @@ class Executor:
         """
         if self._stopping or not self.is_enabled(item.name):
             return 0
-        taken = len(self._running_by_worker[item.name]) + self._reserved[item.name]
-        granted = max(0, min(requested, item.max_tasks - taken))
+        in_use = len(self._running_by_worker[item.name]) + self._reserved[item.name]
+        granted = max(0, min(requested, item.max_tasks - in_use))
         self._reserved[item.name] += granted
         return granted
 
