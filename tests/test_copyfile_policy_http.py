@@ -1,9 +1,12 @@
 """The copyfile path policy over HTTP: every escape is rejected and nothing lands outside the roots.
 
 Each case builds real symlinks, hard links and special files under a
-temporary folder, starts a copyfile task through the REST API and checks
-the stored error and the folders on disk. The check-then-swap races are
-covered by the `PathPolicy` unit tests, which can swap at the exact moment.
+temporary folder and starts a copyfile task through the REST API. A path
+that leads out of the roots is rejected with 422 at creation. File types
+that are checked when the file is opened (hard links, FIFOs, sockets,
+devices) fail the task at run time, and so does a path that changed
+after creation. The check-then-swap races are covered by the `PathPolicy`
+unit tests, which can swap at the exact moment.
 """
 
 from __future__ import annotations
@@ -36,6 +39,16 @@ def run_copy(api: httpx.Client, config: dict[str, Any]) -> dict[str, Any]:
     return wait_state(api, task["id"], {"completed", "failed"})
 
 
+def rejected_at_creation(api: httpx.Client, config: dict[str, Any]) -> dict[str, Any]:
+    """Post a copy that must be rejected before any task exists; return the error body."""
+    response = api.post("/workers/copyfile", json=config)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_config"
+    assert api.get("/tasks", params={"worker": "copyfile"}).json()["tasks"] == []
+    return error
+
+
 @pytest.fixture
 def outside(tmp_path: Path) -> Path:
     folder = tmp_path / "outside"
@@ -54,44 +67,62 @@ def test_copy_inside_root_works(api: httpx.Client, copy_root: Path) -> None:
 
 
 def test_dotdot_source_rejected(api: httpx.Client, copy_root: Path) -> None:
-    done = run_copy(api, {"source": "../../etc/passwd", "destination": "passwd"})
-    assert done["state"] == "failed"
-    assert done["error"]["type"] == "PathRejected"
-    assert "'../../etc/passwd'" in done["error"]["message"]
-    assert "'..' leads outside" in done["error"]["message"]
+    error = rejected_at_creation(api, {"source": "../../etc/passwd", "destination": "passwd"})
+    assert [item["field"] for item in error["detail"]] == ["source"]
+    assert "'../../etc/passwd'" in error["message"]
+    assert "'..' leads outside" in error["message"]
     assert list(copy_root.iterdir()) == []
 
 
 def test_symlink_to_etc_rejected(api: httpx.Client, copy_root: Path) -> None:
     (copy_root / "etc").symlink_to("/etc")
-    done = run_copy(api, {"source": "etc/passwd", "destination": "passwd"})
-    assert done["state"] == "failed"
-    assert done["error"]["type"] == "PathRejected"
-    assert "symbolic link" in done["error"]["message"]
-    assert "'/etc/passwd'" in done["error"]["message"]
+    error = rejected_at_creation(api, {"source": "etc/passwd", "destination": "passwd"})
+    assert "symbolic link" in error["message"]
+    assert "'/etc/passwd'" in error["message"]
     assert sorted(path.name for path in copy_root.iterdir()) == ["etc"]
 
 
+def test_path_changed_after_creation_fails(api: httpx.Client, copy_root: Path, outside: Path) -> None:
+    (copy_root / "a.txt").write_bytes(b"inside\n")
+    (copy_root / "out").mkdir()
+    response = api.post("/workers/copyfile", params={"hold": "true"}, json={"source": "a.txt", "destination": "out/a.txt"})
+    assert response.status_code == 201, response.text
+    task = response.json()
+    (copy_root / "out").rmdir()
+    (copy_root / "out").symlink_to(outside)  # swapped in after the creation-time check
+    outside_before = snapshot(outside)
+
+    assert api.post(f"/tasks/{task['id']}/run").status_code == 200
+    done = wait_state(api, task["id"], {"completed", "failed"})
+
+    assert done["state"] == "failed"
+    assert done["error"]["type"] == "PathRejected"
+    assert "symbolic link" in done["error"]["message"]
+    assert snapshot(outside) == outside_before
+
+
 @pytest.mark.parametrize(
-    ("config", "rule"),
+    ("config", "rule", "stage"),
     [
-        ({"source": "a.txt", "destination": "../outside/a.txt"}, "'..' leads outside"),
-        ({"source": "a.txt", "destination": "{outside}/a.txt"}, "it is outside"),
-        ({"source": "a.txt", "destination": "away/a.txt"}, "symbolic link"),
-        ({"source": "a.txt", "destination": "deep/away/a.txt"}, "symbolic link"),
-        ({"source": "a.txt", "destination": "dangling"}, "symbolic link"),
-        ({"source": "a.txt", "destination": "secret-link", "overwrite": True}, "symbolic link"),
-        ({"source": "{outside}/secret.txt", "destination": "copy.txt"}, "it is outside"),
-        ({"source": "away/secret.txt", "destination": "copy.txt"}, "symbolic link"),
-        ({"source": "deep/away/secret.txt", "destination": "copy.txt"}, "symbolic link"),
-        ({"source": "secret-link", "destination": "copy.txt"}, "symbolic link"),
-        ({"source": "hard.txt", "destination": "copy.txt"}, "hard links"),
-        ({"source": "fifo", "destination": "copy.txt"}, "it is a FIFO"),
-        ({"source": "socket", "destination": "copy.txt"}, "it is a socket"),
-        ({"source": "null", "destination": "copy.txt"}, "it is a character device"),
+        ({"source": "a.txt", "destination": "../outside/a.txt"}, "'..' leads outside", "create"),
+        ({"source": "a.txt", "destination": "{outside}/a.txt"}, "it is outside", "create"),
+        ({"source": "a.txt", "destination": "away/a.txt"}, "symbolic link", "create"),
+        ({"source": "a.txt", "destination": "deep/away/a.txt"}, "symbolic link", "create"),
+        ({"source": "a.txt", "destination": "dangling"}, "symbolic link", "create"),
+        ({"source": "a.txt", "destination": "secret-link", "overwrite": True}, "symbolic link", "create"),
+        ({"source": "{outside}/secret.txt", "destination": "copy.txt"}, "it is outside", "create"),
+        ({"source": "away/secret.txt", "destination": "copy.txt"}, "symbolic link", "create"),
+        ({"source": "deep/away/secret.txt", "destination": "copy.txt"}, "symbolic link", "create"),
+        ({"source": "secret-link", "destination": "copy.txt"}, "symbolic link", "create"),
+        ({"source": "hard.txt", "destination": "copy.txt"}, "hard links", "run"),
+        ({"source": "fifo", "destination": "copy.txt"}, "it is a FIFO", "run"),
+        ({"source": "socket", "destination": "copy.txt"}, "it is a socket", "run"),
+        ({"source": "null", "destination": "copy.txt"}, "it is a character device", "run"),
     ],
 )
-def test_escape_rejected(api: httpx.Client, copy_root: Path, outside: Path, tmp_path: Path, config: dict[str, Any], rule: str) -> None:
+def test_escape_rejected(
+    api: httpx.Client, copy_root: Path, outside: Path, tmp_path: Path, config: dict[str, Any], rule: str, stage: str
+) -> None:
     (copy_root / "a.txt").write_bytes(b"inside\n")
     (copy_root / "away").symlink_to(outside)
     (copy_root / "deep").mkdir()
@@ -107,11 +138,14 @@ def test_escape_rejected(api: httpx.Client, copy_root: Path, outside: Path, tmp_
         root_before = snapshot(copy_root)
 
         resolved = {key: value.format(outside=outside) if isinstance(value, str) else value for key, value in config.items()}
-        done = run_copy(api, resolved)
+        if stage == "create":
+            error = rejected_at_creation(api, resolved)
+        else:
+            done = run_copy(api, resolved)
+            assert done["state"] == "failed", done
+            error = done["error"]
+            assert error["type"] in ("PathRejected", "CopyError"), error
 
-        assert done["state"] == "failed", done
-        error = done["error"]
-        assert error["type"] in ("PathRejected", "CopyError"), error
         assert rule in error["message"], error["message"]
         assert snapshot(outside) == outside_before
         assert snapshot(copy_root) == root_before
@@ -121,6 +155,20 @@ def test_escape_rejected(api: httpx.Client, copy_root: Path, outside: Path, tmp_
 def test_rejections_name_the_path(api: httpx.Client, copy_root: Path, outside: Path) -> None:
     (copy_root / "a.txt").write_bytes(b"inside\n")
     target = str(outside / "x.txt")
-    done = run_copy(api, {"source": "a.txt", "destination": target})
-    assert repr(target) in done["error"]["message"]
-    assert repr(str(copy_root.resolve())) in done["error"]["message"]
+    error = rejected_at_creation(api, {"source": "a.txt", "destination": target})
+    assert repr(target) in error["message"]
+    assert repr(str(copy_root.resolve())) in error["message"]
+    assert error["detail"][0]["field"] == "destination"
+
+
+def test_edit_outside_root_rejected(api: httpx.Client, copy_root: Path, outside: Path) -> None:
+    (copy_root / "a.txt").write_bytes(b"inside\n")
+    response = api.post("/workers/copyfile", params={"hold": "true"}, json={"source": "a.txt", "destination": "b.txt"})
+    assert response.status_code == 201, response.text
+    task = response.json()
+
+    edited = api.put(f"/tasks/{task['id']}", json={"source": "a.txt", "destination": str(outside / "b.txt")})
+
+    assert edited.status_code == 422, edited.text
+    assert edited.json()["error"]["detail"][0]["field"] == "destination"
+    assert api.get(f"/tasks/{task['id']}").json()["config"]["destination"] == "b.txt"

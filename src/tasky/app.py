@@ -200,7 +200,9 @@ class Tasky(TaskActions):
         reason = self.disabled_reason(item)
         if reason:
             raise WorkerDisabled(f"worker {worker_name!r} is disabled: {reason}", detail={"worker": worker_name})
-        config = item.validate_config(raw_config).model_dump(mode="json")
+        validated = item.validate_config(raw_config)
+        item.check_config(validated)
+        config = validated.model_dump(mode="json")
         if callback_url is not None:
             callback_url = self.observability.webhooks.check_url(callback_url)
         # A free slot lets the creating transaction claim the task as well.

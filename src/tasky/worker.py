@@ -77,6 +77,15 @@ class Worker:
                 detail=fields,
             ) from None
 
+    def check_config(self, config: BaseModel) -> None:
+        """Check a validated config against the server's own settings when a task is created or edited.
+
+        Override it to reject, with `InvalidConfig` and a 422, what the model
+        alone cannot know is wrong, such as a path outside the allowed
+        folders. It is not called again when the task runs, so `perform`
+        must still check whatever can change in between.
+        """
+
     def info(self) -> dict[str, Any]:
         """Describe the worker for `/workers/` and `/workers/{name}/info`."""
         reason = self.disabled_reason()

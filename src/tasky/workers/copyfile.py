@@ -17,8 +17,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from tasky.context import TaskContext
-from tasky.errors import TaskyError
-from tasky.files import PathPolicy, describe_file_type
+from tasky.errors import InvalidConfig, TaskyError
+from tasky.files import PathPolicy, PathRejected, describe_file_type
 from tasky.worker import Worker
 
 CHUNK_SIZE = 1024 * 1024
@@ -83,6 +83,22 @@ class CopyFileWorker(Worker):
         described = super().info()
         described["limits"]["roots"] = [str(root) for root in self.roots]
         return described
+
+    def check_config(self, config: BaseModel) -> None:
+        """Reject a source or destination outside the copy roots before the task is created.
+
+        `perform` checks both paths again, because the files can change
+        before the task runs.
+        """
+        rejected = []
+        for field in ("source", "destination"):
+            try:
+                self.policy.resolve(getattr(config, field))
+            except PathRejected as exc:
+                rejected.append({"field": field, "message": str(exc), "type": "path_rejected"})
+        if rejected:
+            messages = " Also: ".join(item["message"] for item in rejected)
+            raise InvalidConfig(f"invalid config for worker 'copyfile': {messages}", detail=rejected)
 
     def perform(self, config: CopyFileConfig, ctx: TaskContext) -> dict[str, Any]:
         source = self.policy.resolve(config.source)
