@@ -31,6 +31,8 @@ def test_kill_9_then_restart(start_server, copy_root) -> None:  # type: ignore[n
             assert tasks[task_id]["attempt"] == 2
         assert tasks[fragile["id"]]["state"] == "failed"
         assert tasks[fragile["id"]]["error"]["reason"] == "interrupted"
+        assert f"recovered task {fragile['id']} of worker fragile-nap" in second.log()
+        assert f"recovered task {restartable['id']} of worker sleeper" in second.log()
         assert tasks[done["id"]]["state"] == "completed"
         # stubborn is not restartable: the two that ran fail, the queued one still runs.
         stubborn_states = sorted(tasks[task["id"]]["state"] for task in queued)

@@ -76,7 +76,7 @@ class Executor:
         restartable = [item.name for item in self.registry if item.restartable]
         for task in await self.store.recover(restartable):
             logger.warning(
-                "task %s of worker %s was left active by a stopped node; now %s", task.id, task.worker, task.state.value,
+                "recovered task %s of worker %s, interrupted when its node stopped; now %s", task.id, task.worker, task.state.value,
                 extra={"task_id": task.id, "worker": task.worker, "node": self.node, "state": task.state.value},
             )
         self._stopping = False
