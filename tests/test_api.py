@@ -257,3 +257,13 @@ def test_result_wait_times_out_with_409(api: httpx.Client) -> None:
     assert response.json()["error"]["detail"]["state"] in ("queued", "running")
     assert api.get(f"/tasks/{task['id']}/result", params={"wait": 3600}).status_code == 400
     api.post(f"/tasks/{task['id']}/cancel")
+
+
+def test_bad_query_value_names_the_rule(api: httpx.Client) -> None:
+    response = api.get("/tasks", params={"limit": 0})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_parameter"
+    assert "query.limit" in error["message"]
+    assert "greater than or equal to 1" in error["message"]
+    assert "/docs" in error["message"]

@@ -50,8 +50,9 @@ async def _validation_error(request: Request, exc: Exception) -> JSON:
         {"field": ".".join(str(part) for part in err["loc"]), "message": err["msg"], "type": err["type"]}
         for err in exc.errors()
     ]
-    names = ", ".join(field["field"] for field in fields)
-    return JSON(error_body("invalid_parameter", f"invalid request parameter: {names}", fields), status_code=400)
+    reasons = ", ".join(f"{field['field']} ({field['message']})" for field in fields)
+    message = f"invalid request parameter {reasons}. Give a valid value: /docs lists each route's parameters"
+    return JSON(error_body("invalid_parameter", message, fields), status_code=400)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSON:
