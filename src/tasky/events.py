@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from typing import TypeVar
 
 from tasky.store.base import Event, Store
 from tasky.task import TaskState
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 READ_BATCH = 500  # events read from the store per query while catching up
 TERMINAL = frozenset(state.value for state in TaskState if state.is_terminal)
@@ -113,17 +116,34 @@ async def follow_all(
     store: Store, hub: EventHub, after_id: int, *, kinds: Collection[str] = (), workers: Collection[str] = ()
 ) -> AsyncIterator[Event]:
     """Yield every task's events after `after_id` as they are stored, until the hub closes."""
+
+    async def read(cursor: int) -> list[Event]:
+        return await store.events_since(cursor, kinds=kinds, workers=workers, limit=READ_BATCH)
+
+    async for batch in follow_batches(store, hub, after_id, read, lambda event: event.id):
+        for event in batch:
+            yield event
+
+
+async def follow_batches(
+    store: Store, hub: EventHub, after_id: int, read: Callable[[int], Awaitable[list[T]]], event_id: Callable[[T], int]
+) -> AsyncIterator[list[T]]:
+    """Yield the non-empty batches that `read(cursor)` returns after each commit, until the hub closes.
+
+    `read` returns at most `READ_BATCH` items for events after the cursor,
+    oldest first, and `event_id` gives the event id of an item.
+    """
     cursor = after_id
     async for _ in hub.changes():
         while True:
-            # Every event up to `newest` is visible to the query below, so a
-            # short batch holds all matching ones, and the cursor may skip the
-            # filtered-out rest instead of scanning it again next time.
+            # Every event up to `newest` is visible to the read below, so a
+            # short batch contains all matching ones, and the cursor may skip
+            # the filtered-out rest instead of scanning it again next time.
             newest = await store.last_event_id()
-            batch = await store.events_since(cursor, kinds=kinds, workers=workers, limit=READ_BATCH)
-            for event in batch:
-                cursor = event.id
-                yield event
+            batch = await read(cursor)
+            if batch:
+                cursor = event_id(batch[-1])
+                yield batch
             if len(batch) < READ_BATCH:
                 cursor = max(cursor, newest)
                 break

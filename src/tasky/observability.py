@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from tasky.events import READ_BATCH, EventHub
+from tasky.events import READ_BATCH, EventHub, follow_batches
 from tasky.metrics import Metrics
 from tasky.retention import RetentionJob, retention_plan
 from tasky.settings import RetentionSettings, TaskLogSettings, WebhookSettings
@@ -73,18 +73,12 @@ class Observability:
 
     async def _follow_finished(self, cursor: int) -> None:
         """Feed the run-time metrics and the webhooks with every task that reaches a final state."""
-        async for _ in self.hub.changes():
-            while True:
-                # Every event up to `newest` is visible to the read below, so a
-                # short batch contains all finished tasks up to it.
-                newest = await self.store.last_event_id()
-                batch = await self.store.finished_since(cursor, limit=READ_BATCH)
-                if batch:
-                    cursor = batch[-1][0]
-                    await self._handle_finished(batch)
-                if len(batch) < READ_BATCH:
-                    cursor = max(cursor, newest)
-                    break
+
+        async def read(after: int) -> list[tuple[int, str, FinishedRun]]:
+            return await self.store.finished_since(after, limit=READ_BATCH)
+
+        async for batch in follow_batches(self.store, self.hub, cursor, read, lambda entry: entry[0]):
+            await self._handle_finished(batch)
 
     async def _handle_finished(self, batch: list[tuple[int, str, FinishedRun]]) -> None:
         for _, _, run in batch:

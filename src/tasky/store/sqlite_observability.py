@@ -31,6 +31,12 @@ from tasky.task import TERMINAL_STATES
 
 TERMINAL = tuple(sorted(state.value for state in TERMINAL_STATES))
 TERMINAL_MARKS = ", ".join("?" for _ in TERMINAL)
+# Columns of `FinishedRun`, read from the tasks table; run and wait are NULL for a task that never started.
+FINISHED_RUN_COLUMNS = """
+    tasks.worker, tasks.state, tasks.finished_at,
+    CASE WHEN started_at IS NOT NULL THEN max(0.0, finished_at - started_at - paused_total_s) END AS run_s,
+    CASE WHEN started_at IS NOT NULL THEN max(0.0, started_at - created_at) END AS wait_s
+"""
 
 
 def append_log_line(conn: sqlite3.Connection, task_id: str, line: str, max_lines: int | None, now: float) -> None:
@@ -111,12 +117,7 @@ class SQLiteObservability:
     async def finished_runs(self, worker: str | None = None, *, since: float | None = None) -> list[FinishedRun]:
         # NOTE: one row per stored finished task, so exact percentiles cost a
         # read of every such task; retention is what keeps this bounded.
-        sql = f"""
-            SELECT worker, state, finished_at,
-                CASE WHEN started_at IS NOT NULL THEN max(0.0, finished_at - started_at - paused_total_s) END AS run_s,
-                CASE WHEN started_at IS NOT NULL THEN max(0.0, started_at - created_at) END AS wait_s
-            FROM tasks WHERE finished_at IS NOT NULL AND state IN ({TERMINAL_MARKS})
-        """
+        sql = f"SELECT {FINISHED_RUN_COLUMNS} FROM tasks WHERE finished_at IS NOT NULL AND state IN ({TERMINAL_MARKS})"
         params: list[Any] = list(TERMINAL)
         if worker is not None:
             sql += " AND worker = ?"
@@ -124,10 +125,7 @@ class SQLiteObservability:
         if since is not None:
             sql += " AND finished_at >= ?"
             params.append(since)
-        return [
-            FinishedRun(row["worker"], row["state"], row["finished_at"], row["run_s"], row["wait_s"])
-            for row in self._read(sql, params)
-        ]
+        return [_finished_run(row) for row in self._read(sql, params)]
 
     async def finished_since(self, after_event_id: int, *, limit: int = 500) -> list[tuple[int, str, FinishedRun]]:
         """Return the tasks whose terminal state event has an id above `after_event_id`, in event order.
@@ -136,19 +134,14 @@ class SQLiteObservability:
         """
         rows = self._read(
             f"""
-            SELECT events.id AS event_id, tasks.id AS task_id, tasks.worker, tasks.state, tasks.finished_at,
-                CASE WHEN started_at IS NOT NULL THEN max(0.0, finished_at - started_at - paused_total_s) END AS run_s,
-                CASE WHEN started_at IS NOT NULL THEN max(0.0, started_at - created_at) END AS wait_s
+            SELECT events.id AS event_id, tasks.id AS task_id, {FINISHED_RUN_COLUMNS}
             FROM events JOIN tasks ON tasks.id = events.task_id
             WHERE events.id > ? AND events.kind = 'state' AND json_extract(events.data, '$.state') IN ({TERMINAL_MARKS})
             ORDER BY events.id LIMIT ?
             """,
             [after_event_id, *TERMINAL, limit],
         )
-        return [
-            (row["event_id"], row["task_id"], FinishedRun(row["worker"], row["state"], row["finished_at"], row["run_s"], row["wait_s"]))
-            for row in rows
-        ]
+        return [(row["event_id"], row["task_id"], _finished_run(row)) for row in rows]
 
     async def archived_figures(self, worker: str | None = None, *, since: float | None = None) -> list[ArchivedFigures]:
         sql = "SELECT * FROM task_aggregates WHERE 1 = 1"
@@ -338,6 +331,10 @@ def _delete_tasks(conn: sqlite3.Connection, rows: list[sqlite3.Row], now: float)
     marks = _marks(ids)
     for table, column in (("events", "task_id"), ("callback_attempts", "task_id"), ("callback_deliveries", "task_id"), ("tasks", "id")):
         conn.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", ids)
+
+
+def _finished_run(row: sqlite3.Row) -> FinishedRun:
+    return FinishedRun(row["worker"], row["state"], row["finished_at"], row["run_s"], row["wait_s"])
 
 
 def _empty_figures(worker: str, state: str, hour: float) -> ArchivedFigures:
