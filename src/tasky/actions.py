@@ -161,10 +161,7 @@ class TaskActions:
         if task.state not in WAITING:
             raise _illegal("edit", task)
         expected = parse_etag(if_match, task) if if_match is not None else None
-        item = self.worker(task.worker)
-        validated = item.validate_config(raw_config)
-        item.check_config(validated)
-        config = validated.model_dump(mode="json")
+        config = self.worker(task.worker).validate_request(raw_config).model_dump(mode="json")
         updated = await self.store.update_config(task_id, config, expected)
         if updated is not None:
             logger.info("task %s config replaced (version %d)", task_id, updated.config_version, extra={"task_id": task_id})

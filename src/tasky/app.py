@@ -9,6 +9,7 @@ module wires the parts together and owns creation and worker switches.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import difflib
 import hashlib
 import logging
@@ -200,33 +201,27 @@ class Tasky(TaskActions):
         reason = self.disabled_reason(item)
         if reason:
             raise WorkerDisabled(f"worker {worker_name!r} is disabled: {reason}", detail={"worker": worker_name})
-        validated = item.validate_config(raw_config)
-        item.check_config(validated)
-        config = validated.model_dump(mode="json")
+        config = item.validate_request(raw_config).model_dump(mode="json")
         if callback_url is not None:
             callback_url = self.observability.webhooks.check_url(callback_url)
+        new = NewTask(
+            id=new_task_id(),
+            worker=worker_name,
+            config=config,
+            held=hold,
+            timeout_s=timeout_s,
+            max_queued=item.max_queued if item.queue_policy == "reject" else None,
+            idempotency_key=idempotency_key,
+            body_hash=_body_hash(config, hold, timeout_s, callback_url) if idempotency_key is not None else None,
+            idempotency_ttl_s=self.idempotency_ttl_s,
+            callback_url=callback_url,
+        )
         # A free slot lets the creating transaction claim the task as well.
         slots = 0 if hold else self.executor.reserve(item, 1)
-        try:
-            new = NewTask(
-                id=new_task_id(),
-                worker=worker_name,
-                config=config,
-                held=hold,
-                timeout_s=timeout_s,
-                max_queued=item.max_queued if item.queue_policy == "reject" else None,
-                idempotency_key=idempotency_key,
-                body_hash=_body_hash(config, hold, timeout_s, callback_url) if idempotency_key is not None else None,
-                idempotency_ttl_s=self.idempotency_ttl_s,
-                callback_url=callback_url,
-                claim_node=self.node if slots else None,
-            )
-        except BaseException:
-            self.executor.release(item, slots)
-            raise
         if slots:
             # Shielded: a task claimed for this node must start even if the caller stops waiting.
-            return await asyncio.shield(self._insert_and_start(item, new, slots))
+            claimed = dataclasses.replace(new, claim_node=self.node)
+            return await asyncio.shield(self._insert_and_start(item, claimed, slots))
         return await self._insert_and_start(item, new, 0)
 
     async def _insert_and_start(self, item: Worker, new: NewTask, slots: int) -> tuple[Task, bool]:

@@ -77,6 +77,12 @@ class Worker:
                 detail=fields,
             ) from None
 
+    def validate_request(self, raw: Any) -> BaseModel:
+        """Validate the config of a task being created or edited: the model first, then `check_config`."""
+        config = self.validate_config(raw)
+        self.check_config(config)
+        return config
+
     def check_config(self, config: BaseModel) -> None:
         """Check a validated config against the server's own settings when a task is created or edited.
 
