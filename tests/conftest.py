@@ -122,6 +122,15 @@ def copy_root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A folder outside every copy root, holding one file that no copy may read or replace."""
+    folder = tmp_path / "outside"
+    folder.mkdir()
+    (folder / "secret.txt").write_bytes(b"outside the root\n")
+    return folder
+
+
+@pytest.fixture
 def server(start_server: Callable[..., Server], copy_root: Path) -> Server:
     """A server with the example workers, the test workers and a copy root."""
     return start_server("--workers", "jobs", "--examples", "--copy-root", str(copy_root))

@@ -40,21 +40,13 @@ def run_copy(api: httpx.Client, config: dict[str, Any]) -> dict[str, Any]:
 
 
 def rejected_at_creation(api: httpx.Client, config: dict[str, Any]) -> dict[str, Any]:
-    """Post a copy that must be rejected before any task exists; return the error body."""
+    """Post a copy that must be rejected before any task exists, and return the error body."""
     response = api.post("/workers/copyfile", json=config)
     assert response.status_code == 422, response.text
     error = response.json()["error"]
     assert error["code"] == "invalid_config"
     assert api.get("/tasks", params={"worker": "copyfile"}).json()["tasks"] == []
     return error
-
-
-@pytest.fixture
-def outside(tmp_path: Path) -> Path:
-    folder = tmp_path / "outside"
-    folder.mkdir()
-    (folder / "secret.txt").write_bytes(b"outside the root\n")
-    return folder
 
 
 def test_copy_inside_root_works(api: httpx.Client, copy_root: Path) -> None:

@@ -73,14 +73,6 @@ def root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def outside(tmp_path: Path) -> Path:
-    folder = tmp_path / "outside"
-    folder.mkdir()
-    (folder / "secret.txt").write_bytes(b"outside the root\n")
-    return folder
-
-
-@pytest.fixture
 def copier(root: Path) -> CopyFileWorker:
     return CopyFileWorker([root])
 

@@ -59,8 +59,8 @@ class NewTask:
     body_hash: str | None = None
     idempotency_ttl_s: float = 86_400.0
     callback_url: str | None = None  # POSTed the final status (webhook)
-    # Claim the task for this node in the creating transaction, unless an
-    # older task of the worker is due: the node has a free slot for it.
+    # Node that claims the task in the creating transaction, set when it has a
+    # free slot. An older due task of the worker still goes first.
     claim_node: str | None = None
 
 

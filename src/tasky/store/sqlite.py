@@ -453,7 +453,7 @@ class SQLiteStore(SQLiteObservability):
 def _settle(outcomes: list[Outcome]) -> None:
     for future, ok, value in outcomes:
         if future.done():
-            continue  # its caller was cancelled and stopped waiting; the write is committed all the same
+            continue  # The caller was cancelled and stopped waiting, but the write is committed all the same.
         if ok:
             future.set_result(value)
         else:
